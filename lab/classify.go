@@ -1,0 +1,161 @@
+package lab
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/results"
+)
+
+// DefaultAttributionWindow is how near the victim's send a backend close of
+// the pooled connection must be for a failure to count as the race. The
+// natural window is about 3 ms wide on loopback; the slack covers a busy
+// scheduler without reaching back to an unrelated close.
+const DefaultAttributionWindow = 50 * time.Millisecond
+
+// observation is everything known about one victim request.
+type observation struct {
+	resp response
+	// events are the backend's events carrying the victim's request id.
+	events []backends.Event
+	// pooled is the connection that served the priming request (0: none).
+	pooled uint64
+	// pooledClose is the backend-side end of the pooled connection, if it
+	// ended during the trial.
+	pooledClose *backends.Event
+	proxy       []proxies.Evidence
+	window      time.Duration
+}
+
+// verdict is the classification of one victim.
+type verdict struct {
+	outcome     results.Outcome
+	attributed  bool
+	attribution string
+	hidden      bool
+	executions  int
+	backend     results.BackendEvidence
+}
+
+// classify decides the outcome class from evidence, not from the status
+// code alone: a 5xx the backend itself produced is backend_5xx; a failure
+// is attributed to the stale-connection race only when the backend closed
+// the connection the proxy reused near the request and no handler answered
+// it; a success the backend saw fail first is ok_after_hidden_retry.
+func classify(o observation) verdict {
+	var v verdict
+	b := &v.backend
+	b.PooledConn = o.pooled
+	var faultClose *backends.Event
+	seenConn := map[uint64]bool{}
+	for i := range o.events {
+		e := &o.events[i]
+		switch e.Kind {
+		case backends.EventRequest:
+			b.Arrivals++
+			if !seenConn[e.ConnID] {
+				seenConn[e.ConnID] = true
+				b.Conns = append(b.Conns, e.ConnID)
+			}
+		case backends.EventHandler:
+			v.executions++
+		case backends.EventResponse:
+			b.Responses++
+			b.Status = e.Status
+		case backends.EventClose:
+			if e.Fault != backends.FaultNone && faultClose == nil {
+				faultClose = e
+			}
+		}
+	}
+	closeEv := faultClose
+	if closeEv == nil {
+		closeEv = o.pooledClose
+	}
+	if closeEv != nil {
+		b.Close = &results.CloseEvidence{
+			Conn:        closeEv.ConnID,
+			Closer:      closeEv.Closer,
+			Reason:      closeEv.Reason,
+			Style:       string(closeEv.Style),
+			Fault:       string(closeEv.Fault),
+			UnreadBytes: closeEv.UnreadBytes,
+			SinceSendNS: int64(closeEv.Time.Sub(o.resp.Sent)),
+		}
+	}
+	attempts := 0
+	for _, ev := range o.proxy {
+		attempts = max(attempts, ev.Attempts)
+	}
+
+	// The outcome the client saw.
+	switch {
+	case o.resp.Err != nil && o.resp.Status == 0:
+		v.outcome = o.resp.Class
+		if v.outcome == "" {
+			v.outcome = results.Other
+		}
+	case o.resp.Status >= 500 && b.Responses > 0 && b.Status == o.resp.Status:
+		v.outcome = results.Backend5xx
+	case o.resp.Err != nil:
+		v.outcome = results.Other
+	default:
+		v.outcome = statusOutcome(o.resp.Status)
+	}
+
+	// Evidence that the request died on a connection before this answer.
+	diedOnce := faultClose != nil ||
+		(o.pooledClose != nil && o.pooledClose.UnreadBytes > 0 && o.pooledClose.Closer == backends.CloserBackend) ||
+		b.Arrivals > 1 || attempts > 1
+	if v.outcome == results.OK && diedOnce {
+		v.outcome = results.OKAfterHiddenRetry
+		v.hidden = true
+	}
+
+	if v.outcome.Failed() {
+		v.attributed, v.attribution = attribute(o, faultClose, b)
+	}
+	return v
+}
+
+// attribute decides whether a failure is the stale-connection race.
+func attribute(o observation, faultClose *backends.Event, b *results.BackendEvidence) (bool, string) {
+	if b.Responses > 0 {
+		return false, fmt.Sprintf("not attributed: the backend answered the request (%d)", b.Status)
+	}
+	if faultClose != nil {
+		what := "closed it without an answer"
+		if faultClose.Fault == backends.FaultProcessedThenDropped {
+			what = "ran the handler, then closed without an answer"
+		}
+		return true, fmt.Sprintf("backend conn %d: request arrived on the reused connection and the backend %s (%s, %s)",
+			faultClose.ConnID, what, faultClose.Fault, faultClose.Style)
+	}
+	pc := o.pooledClose
+	if pc == nil {
+		return false, "not attributed: no backend close of the pooled connection during the trial"
+	}
+	if pc.Closer != backends.CloserBackend {
+		return false, fmt.Sprintf("not attributed: the pooled connection was closed by the proxy (%s)", pc.Reason)
+	}
+	since := pc.Time.Sub(o.resp.Sent)
+	if since < -o.window || since > o.window {
+		return false, fmt.Sprintf("not attributed: the backend closed the pooled connection %s from the request, outside ±%s", fmtDur(since), o.window)
+	}
+	extra := ""
+	if pc.UnreadBytes > 0 {
+		extra = fmt.Sprintf(", %d request bytes unread (kernel RST)", pc.UnreadBytes)
+	}
+	return true, fmt.Sprintf("backend conn %d closed (%s, %s) %s from the request, which no handler answered%s",
+		pc.ConnID, pc.Reason, pc.Style, fmtDur(since), extra)
+}
+
+func fmtDur(d time.Duration) string {
+	sign := "+"
+	if d < 0 {
+		sign, d = "-", -d
+	}
+	return sign + d.Round(10*time.Microsecond).String()
+}

@@ -1,0 +1,184 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/results"
+)
+
+// client is a raw HTTP/1.1 client. net/http.Client silently retries a
+// GET whose keep-alive connection closed without a response, which hides
+// exactly the failures racelab measures; this one never retries and
+// reports what the connection did.
+type client struct {
+	addr       string
+	persistent bool
+	conn       net.Conn
+	br         *bufio.Reader
+	dialer     net.Dialer
+	// Reconnects counts persistent connections that had to be replaced.
+	Reconnects int
+}
+
+func newClient(addr string, persistent bool) *client {
+	return &client{addr: addr, persistent: persistent, dialer: net.Dialer{Timeout: 5 * time.Second}}
+}
+
+// request is a prepared request: its bytes are built before the send
+// instant so that nothing but the write sits on the timing path.
+type request struct {
+	id     string
+	method string
+	raw    []byte
+}
+
+func newRequest(id, method string, fault backends.FaultKind) request {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s%s HTTP/1.1\r\nHost: racelab\r\n%s: %s\r\nUser-Agent: racelab\r\n", method, backends.PathPrefix, id, backends.RequestIDHeader, id)
+	if fault != backends.FaultNone {
+		fmt.Fprintf(&b, "%s: %s\r\n", backends.FaultHeader, fault)
+	}
+	body := ""
+	if method != "GET" && method != "HEAD" && method != "OPTIONS" && method != "DELETE" && method != "TRACE" {
+		body = "racelab request " + id + "\n"
+		fmt.Fprintf(&b, "Content-Type: text/plain\r\nContent-Length: %d\r\n", len(body))
+	}
+	b.WriteString("\r\n")
+	b.WriteString(body)
+	return request{id: id, method: method, raw: []byte(b.String())}
+}
+
+// response is what one exchange produced.
+type response struct {
+	Status int
+	// Sent is the instant the request write began; Done when the response
+	// (or the failure) arrived.
+	Sent, Done time.Time
+	Err        error
+	Class      results.Outcome // set for transport failures
+}
+
+// ensure opens a connection when there is none (or in fresh mode).
+func (c *client) ensure(ctx context.Context) error {
+	if c.conn != nil && c.persistent {
+		return nil
+	}
+	c.close()
+	conn, err := c.dialer.DialContext(ctx, "tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("dial proxy: %w", err)
+	}
+	c.conn, c.br = conn, bufio.NewReader(conn)
+	return nil
+}
+
+// checkAlive replaces a persistent connection that the proxy closed while
+// it sat idle, so that a client-side idle close is never mistaken for the
+// upstream race. Call it before the precise wait, never on the send path.
+func (c *client) checkAlive(ctx context.Context) error {
+	if c.conn == nil || !c.persistent {
+		return c.ensure(ctx)
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(200 * time.Microsecond))
+	_, err := c.br.Peek(1)
+	_ = c.conn.SetReadDeadline(time.Time{})
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return nil
+	}
+	c.close()
+	c.Reconnects++
+	return c.ensure(ctx)
+}
+
+// do sends req and reads the response, bounded by timeout.
+func (c *client) do(ctx context.Context, req request, timeout time.Duration) response {
+	var r response
+	if err := c.ensure(ctx); err != nil {
+		r.Sent, r.Done, r.Err, r.Class = time.Now(), time.Now(), err, classifyErr(err, false)
+		return r
+	}
+	deadline := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = c.conn.SetDeadline(deadline)
+	r.Sent = time.Now()
+	if _, err := c.conn.Write(req.raw); err != nil {
+		r.Done, r.Err, r.Class = time.Now(), fmt.Errorf("write request: %w", err), classifyErr(err, false)
+		c.close()
+		return r
+	}
+	resp, err := http.ReadResponse(c.br, &http.Request{Method: req.method})
+	if err == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	r.Done = time.Now()
+	if err != nil {
+		partial := resp != nil || errors.Is(err, io.ErrUnexpectedEOF)
+		r.Err, r.Class = fmt.Errorf("read response: %w", err), classifyErr(err, partial)
+		if resp != nil {
+			r.Status = resp.StatusCode
+		}
+		c.close()
+		return r
+	}
+	r.Status = resp.StatusCode
+	if !c.persistent || resp.Close {
+		c.close()
+	} else {
+		_ = c.conn.SetDeadline(time.Time{})
+	}
+	return r
+}
+
+func (c *client) close() {
+	if c.conn != nil {
+		_ = c.conn.Close()
+		c.conn, c.br = nil, nil
+	}
+}
+
+// classifyErr maps a transport error to an outcome class.
+func classifyErr(err error, partial bool) results.Outcome {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		return results.ClientTimeout
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return results.ClientReset
+	case errors.Is(err, io.EOF) && !partial:
+		return results.ClientEOF
+	}
+	return results.Other
+}
+
+// statusOutcome maps a proxy status to an outcome class.
+func statusOutcome(status int) results.Outcome {
+	switch {
+	case status == 502:
+		return results.Proxy502
+	case status == 503:
+		return results.Proxy503
+	case status == 504:
+		return results.Proxy504
+	case status >= 500:
+		return results.Other
+	}
+	return results.OK
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

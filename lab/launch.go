@@ -1,0 +1,136 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/proxies/goproxy"
+	"github.com/racelab/racelab/scenarios"
+)
+
+// Launcher starts a proxy for a cell. spec has Upstream, IdleTimeout,
+// Retry, Variant and Reuse set; a launcher fills in Listen (and
+// AdminListen) itself. On error it may return a partially started
+// instance, which the caller stops.
+type Launcher func(ctx context.Context, cell *scenarios.Cell, spec proxies.Spec, env *Env) (proxies.Instance, error)
+
+// Env carries run-wide settings to launchers.
+type Env struct {
+	RunID string
+	// Keep keeps proxies' temp dirs for debugging.
+	Keep bool
+}
+
+var (
+	launchMu  sync.RWMutex
+	launchers = map[proxies.Runtime]Launcher{
+		proxies.RuntimeEmbedded: launchEmbedded,
+	}
+	adapters = map[proxies.Kind]proxies.Adapter{}
+)
+
+// RegisterLauncher makes a runtime available to cells.
+func RegisterLauncher(rt proxies.Runtime, l Launcher) {
+	launchMu.Lock()
+	defer launchMu.Unlock()
+	launchers[rt] = l
+}
+
+// RegisterAdapter makes a proxy kind available to the process and
+// container runtimes.
+func RegisterAdapter(a proxies.Adapter) {
+	launchMu.Lock()
+	defer launchMu.Unlock()
+	adapters[a.Kind()] = a
+}
+
+// Adapter returns the registered adapter for kind.
+func Adapter(kind proxies.Kind) (proxies.Adapter, bool) {
+	launchMu.RLock()
+	defer launchMu.RUnlock()
+	a, ok := adapters[kind]
+	return a, ok
+}
+
+func launcher(rt proxies.Runtime) (Launcher, bool) {
+	launchMu.RLock()
+	defer launchMu.RUnlock()
+	l, ok := launchers[rt]
+	return l, ok
+}
+
+func launchEmbedded(ctx context.Context, _ *scenarios.Cell, spec proxies.Spec, _ *Env) (proxies.Instance, error) {
+	spec.Listen = "127.0.0.1:0"
+	p, err := goproxy.Start(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// FreeAddr returns a loopback address with a port that was free a moment
+// ago, for proxies that must be told their port. Callers retry on a bind
+// failure: another process may take the port in between.
+func FreeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	addr := ln.Addr().String()
+	return addr, ln.Close()
+}
+
+// startProxy starts the cell's proxy, retrying with fresh ports when a
+// port was taken between probing and binding.
+func startProxy(ctx context.Context, cell *scenarios.Cell, spec proxies.Spec, env *Env) (proxies.Instance, error) {
+	rt := proxies.Runtime(cell.Proxy.Runtime)
+	l, ok := launcher(rt)
+	if !ok {
+		return nil, fmt.Errorf("runtime %s is not available in this build", rt)
+	}
+	var errs []error
+	for attempt := 0; attempt < 3; attempt++ {
+		inst, err := l(ctx, cell, spec, env)
+		if err == nil {
+			return inst, nil
+		}
+		if inst != nil {
+			_ = inst.Stop(context.WithoutCancel(ctx))
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil || !errors.Is(err, ErrAddrInUse) && !isAddrInUse(err) {
+			break
+		}
+	}
+	return nil, fmt.Errorf("start %s: %w", scenarios.ProxyLabel(cell.Proxy), errors.Join(errs...))
+}
+
+// ErrAddrInUse marks a start that failed because a port was taken.
+var ErrAddrInUse = errors.New("address already in use")
+
+func isAddrInUse(err error) bool {
+	return err != nil && (containsFold(err.Error(), "address already in use") || containsFold(err.Error(), "cannot bind socket"))
+}
+
+// Available reports whether a proxy kind can run as a process here: nil
+// for the embedded proxy, and for a kind whose binary is found.
+func Available(kind proxies.Kind) error {
+	if kind == proxies.KindGo {
+		return nil
+	}
+	launchMu.RLock()
+	check := availability
+	launchMu.RUnlock()
+	if check == nil {
+		return fmt.Errorf("%s: the process runtime is not available in this build", kind)
+	}
+	return check(kind)
+}
+
+// availability checks a kind's binary; set by the process runtime's
+// registration.
+var availability func(proxies.Kind) error

@@ -1,0 +1,190 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/results"
+	"github.com/racelab/racelab/scenarios"
+)
+
+// eventWait bounds the wait for a backend event that must follow a
+// response (the backend records it right after its write returns).
+const eventWait = 2 * time.Second
+
+// trial runs one trial: a priming request that leaves one pooled upstream
+// connection, an idle gap, then the victim request. It returns an error
+// only when the lab itself cannot go on; every proxy or backend failure is
+// a classified record.
+func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.Record, error) {
+	c := cr.cell
+	rec := results.Record{
+		Type: results.TypeTrial, RunID: cr.cfg.env.RunID, Cell: c.ID, Seq: seq,
+		Mode: c.Mode, Method: c.Method, Client: c.Client,
+		RequestID: fmt.Sprintf("%d-%d-v", c.Index, seq),
+	}
+	from := cr.rec.Len()
+	var (
+		anchor  time.Time // the gap starts here
+		target  time.Time // the victim leaves here
+		pooled  uint64
+		primeOK bool
+	)
+	if !c.BackendDown {
+		primeID := fmt.Sprintf("%d-%d-p", c.Index, seq)
+		pr := cr.prime(ctx, primeID)
+		if ctx.Err() != nil {
+			return rec, ctx.Err()
+		}
+		resp, err := cr.waitEvent(ctx, from, func(e backends.Event) bool {
+			return e.Kind == backends.EventResponse && e.RequestID == primeID
+		})
+		if err == nil && pr.Err == nil {
+			primeOK = true
+			pooled = resp.ConnID
+			anchor = resp.Time
+		} else if ctx.Err() != nil {
+			return rec, ctx.Err()
+		}
+	}
+	if !primeOK {
+		anchor = time.Now()
+	}
+
+	gap := c.Gap
+	if c.Jitter > 0 {
+		gap += time.Duration(rng.Int64N(int64(c.Jitter)))
+	}
+	var deadline time.Time
+	switch {
+	case c.Mode == scenarios.ModeTiming && primeOK:
+		armed, err := cr.waitEvent(ctx, from, func(e backends.Event) bool {
+			return e.Kind == backends.EventIdleArmed && e.ConnID == pooled
+		})
+		if err != nil {
+			return rec, fmt.Errorf("backend idle timer not armed for conn %d: %w", pooled, err)
+		}
+		deadline = armed.Deadline
+		off := c.Offsets[seq%len(c.Offsets)]
+		sched := int64(off)
+		rec.ScheduledOffsetNS = &sched
+		target = deadline.Add(off)
+		gap = target.Sub(anchor)
+	default:
+		target = anchor.Add(gap)
+	}
+	rec.GapScheduledNS = int64(gap)
+
+	fault := backends.FaultNone
+	if c.FaultArmed(gap) {
+		fault = c.Fault
+		rec.FaultArmed = true
+	}
+	victim := newRequest(rec.RequestID, c.Method, fault)
+	// Client-side housekeeping stays off the timing path.
+	if time.Until(target) > 5*time.Millisecond {
+		if err := waitUntil(ctx, target.Add(-3*time.Millisecond)); err != nil {
+			return rec, err
+		}
+	}
+	if err := cr.client.checkAlive(ctx); err != nil {
+		return rec, err
+	}
+	if err := waitUntil(ctx, target); err != nil {
+		return rec, err
+	}
+	resp := cr.client.do(ctx, victim, cr.cfg.responseTimeout+2*time.Second)
+	if ctx.Err() != nil {
+		return rec, ctx.Err()
+	}
+	rec.Time = resp.Sent
+	rec.GapActualNS = int64(resp.Sent.Sub(anchor))
+	if !deadline.IsZero() {
+		off := int64(resp.Sent.Sub(deadline))
+		rec.OffsetNS = &off
+	}
+	rec.Status = resp.Status
+	rec.LatencyNS = int64(resp.Done.Sub(resp.Sent))
+	if resp.Err != nil {
+		rec.ClientError = resp.Err.Error()
+	}
+
+	// Proxy evidence: the access line normally follows within a
+	// millisecond; a proxy that drops the connection may log nothing.
+	ectx, cancel := context.WithTimeout(ctx, cr.cfg.evidenceWait)
+	proxyEv, _ := cr.proxy.Evidence().Wait(ectx, rec.RequestID, "access")
+	cancel()
+	if ctx.Err() != nil {
+		return rec, ctx.Err()
+	}
+	// Let the backend's view of the victim settle: the close that raced
+	// the request is recorded by the backend's goroutine, which may run a
+	// moment after the proxy answered.
+	settle := time.Now().Add(cr.cfg.settle)
+	var pooledClose *backends.Event
+	for {
+		if pooled != 0 {
+			for _, e := range cr.rec.ForConn(pooled) {
+				if e.Kind == backends.EventClose {
+					e := e
+					pooledClose = &e
+				}
+			}
+		}
+		if pooledClose != nil || !time.Now().Before(settle) || resp.Status == 200 {
+			break
+		}
+		if err := sleepCtx(ctx, time.Millisecond); err != nil {
+			return rec, err
+		}
+	}
+	v := classify(observation{
+		resp: resp, events: cr.victimEvents(rec.RequestID), pooled: pooled,
+		pooledClose: pooledClose, proxy: proxyEv, window: cr.cfg.attributionWindow,
+	})
+	rec.Outcome, rec.Attributed, rec.Attribution = v.outcome, v.attributed, v.attribution
+	rec.HiddenRetry, rec.Executions = v.hidden, v.executions
+	rec.Duplicate = v.executions > 1
+	rec.Backend = v.backend
+	rec.Proxy = proxyEv
+	return rec, nil
+}
+
+// prime sends the priming request, reconnecting once if the client
+// connection was closed by the previous trial's fallout.
+func (cr *cellRun) prime(ctx context.Context, id string) response {
+	if err := cr.client.checkAlive(ctx); err != nil {
+		return response{Err: err}
+	}
+	return cr.client.do(ctx, newRequest(id, "GET", backends.FaultNone), cr.cfg.responseTimeout+2*time.Second)
+}
+
+// waitEvent waits, briefly, for a backend event recorded from index from on.
+func (cr *cellRun) waitEvent(ctx context.Context, from int, match func(backends.Event) bool) (backends.Event, error) {
+	wctx, cancel := context.WithTimeout(ctx, eventWait)
+	defer cancel()
+	return cr.rec.Wait(wctx, from, match)
+}
+
+// victimEvents are the backend's events for the victim's request id plus
+// the close of every connection it arrived on: a fault's close names the
+// connection, and the victim's request event names both.
+func (cr *cellRun) victimEvents(id string) []backends.Event {
+	evs := cr.rec.ForRequest(id)
+	seen := map[uint64]bool{}
+	for _, e := range evs {
+		if e.Kind != backends.EventRequest || seen[e.ConnID] {
+			continue
+		}
+		seen[e.ConnID] = true
+		for _, ce := range cr.rec.ForConn(e.ConnID) {
+			if ce.Kind == backends.EventClose && ce.RequestID != id && ce.Time.After(e.Time) {
+				evs = append(evs, ce)
+			}
+		}
+	}
+	return evs
+}

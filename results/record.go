@@ -1,0 +1,156 @@
+package results
+
+import (
+	"time"
+
+	"github.com/racelab/racelab/proxies"
+)
+
+// Outcome is the class of one trial. A 502 count alone is wrong: HAProxy
+// drops the client connection, Envoy answers 503, nginx and Go retry
+// silently. Every trial lands in exactly one class.
+type Outcome string
+
+const (
+	OK                 Outcome = "ok"
+	OKAfterHiddenRetry Outcome = "ok_after_hidden_retry"
+	Proxy502           Outcome = "proxy_502"
+	Proxy503           Outcome = "proxy_503"
+	Proxy504           Outcome = "proxy_504"
+	ClientEOF          Outcome = "client_eof"
+	ClientReset        Outcome = "client_reset"
+	ClientTimeout      Outcome = "client_timeout"
+	Backend5xx         Outcome = "backend_5xx"
+	Other              Outcome = "other"
+)
+
+// Outcomes lists every class in report order.
+var Outcomes = []Outcome{OK, OKAfterHiddenRetry, Proxy502, Proxy503, Proxy504, ClientEOF, ClientReset, ClientTimeout, Backend5xx, Other}
+
+// Failed reports whether the client saw a failure the proxy caused: every
+// class but ok, ok_after_hidden_retry and backend_5xx (the backend's own
+// answer, the negative control).
+func (o Outcome) Failed() bool {
+	switch o {
+	case OK, OKAfterHiddenRetry, Backend5xx:
+		return false
+	}
+	return true
+}
+
+// Line types of a results file.
+const (
+	TypeManifest = "manifest"
+	TypeCell     = "cell"
+	TypeTrial    = "trial"
+	TypeCellEnd  = "cell_end"
+)
+
+// Manifest opens every results file: what ran, where, with what.
+type Manifest struct {
+	Type      string    `json:"type"`
+	RunID     string    `json:"run"`
+	Scenario  string    `json:"scenario"`
+	Started   time.Time `json:"started"`
+	Racelab   string    `json:"racelab_version"`
+	GoVersion string    `json:"go_version"`
+	OS        string    `json:"os"`
+	Seed      int64     `json:"seed"`
+	Timescale float64   `json:"timescale"`
+	Args      []string  `json:"args,omitempty"`
+}
+
+// Cell describes one matrix point; written when the cell starts so that a
+// results file renders without its scenario.
+type Cell struct {
+	Type string `json:"type"`
+	ID   string `json:"cell"`
+	// Params are the cell's axis values as strings, for tables and selectors.
+	Params map[string]string `json:"params"`
+	// Proxy facts once the proxy started: kind, version, runtime, image id.
+	Proxy map[string]string `json:"proxy,omitempty"`
+	// Error is set on a cell_end line when the cell could not run to the end.
+	Error string `json:"error,omitempty"`
+	// Note carries measured facts about the cell (e.g. HAProxy's effective
+	// idle lifetime).
+	Note string `json:"note,omitempty"`
+}
+
+// Record is one trial. Plain and serialisable: errors are strings,
+// durations are nanoseconds.
+type Record struct {
+	Type      string    `json:"type"`
+	RunID     string    `json:"run"`
+	Cell      string    `json:"cell"`
+	Seq       int       `json:"seq"`
+	Time      time.Time `json:"time"`
+	Mode      string    `json:"mode"`
+	Method    string    `json:"method"`
+	Client    string    `json:"client"`
+	RequestID string    `json:"request_id"`
+	// FaultArmed is true when the victim carried the fault header: the
+	// backend would close the connection if the proxy reused it.
+	FaultArmed bool `json:"fault_armed,omitempty"`
+	// GapScheduledNS and GapActualNS are the idle gap between the priming
+	// response and the victim request.
+	GapScheduledNS int64 `json:"gap_scheduled_ns"`
+	GapActualNS    int64 `json:"gap_actual_ns"`
+	// OffsetNS (timing mode) is the victim's send time minus the backend's
+	// idle deadline for the pooled connection, both on this process's
+	// monotonic clock. Negative: sent before the backend's timer was due.
+	OffsetNS *int64 `json:"offset_ns,omitempty"`
+	// ScheduledOffsetNS is the offset the driver aimed for.
+	ScheduledOffsetNS *int64 `json:"scheduled_offset_ns,omitempty"`
+
+	Status      int     `json:"status"`
+	Outcome     Outcome `json:"outcome"`
+	LatencyNS   int64   `json:"latency_ns"`
+	ClientError string  `json:"client_error,omitempty"`
+
+	// Attributed is true only when backend evidence shows the stale
+	// connection race: the backend closed (or was closing) the connection
+	// the proxy reused, near the request, and no handler answered it.
+	Attributed  bool   `json:"attributed"`
+	Attribution string `json:"attribution,omitempty"`
+	// HiddenRetry: the client saw success but the backend saw the request
+	// die on one connection and arrive again on another.
+	HiddenRetry bool `json:"hidden_retry,omitempty"`
+	// Executions is how many times a handler ran for this request id.
+	Executions int `json:"executions"`
+	// Duplicate: the handler ran more than once for this request id.
+	Duplicate bool `json:"duplicate,omitempty"`
+
+	Backend BackendEvidence    `json:"backend"`
+	Proxy   []proxies.Evidence `json:"proxy,omitempty"`
+}
+
+// BackendEvidence is what the backend saw of one trial.
+type BackendEvidence struct {
+	// PooledConn is the connection that served the priming request: the
+	// one the proxy should reuse for the victim.
+	PooledConn uint64 `json:"pooled_conn,omitempty"`
+	// Conns are the connections the victim request arrived on, in order.
+	Conns []uint64 `json:"conns,omitempty"`
+	// Arrivals is how many times the request was read; Responses how many
+	// answers the backend wrote for it.
+	Arrivals  int `json:"arrivals"`
+	Responses int `json:"responses"`
+	// Status is the backend's own status for the request, if it answered.
+	Status int `json:"status,omitempty"`
+	// Close is the backend-side end of the pooled connection, when it
+	// ended during the trial.
+	Close *CloseEvidence `json:"close,omitempty"`
+}
+
+// CloseEvidence is how and when a connection ended.
+type CloseEvidence struct {
+	Conn   uint64 `json:"conn"`
+	Closer string `json:"closer"`
+	Reason string `json:"reason"`
+	Style  string `json:"style,omitempty"`
+	Fault  string `json:"fault,omitempty"`
+	// UnreadBytes were request bytes left unread when the backend closed.
+	UnreadBytes int `json:"unread_bytes,omitempty"`
+	// SinceSendNS is the close time minus the victim's send time.
+	SinceSendNS int64 `json:"since_send_ns"`
+}

@@ -1,0 +1,155 @@
+package scenarios
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/proxies"
+)
+
+// Modes.
+const (
+	ModeDeterministic = "deterministic"
+	ModeTiming        = "timing"
+)
+
+// Client connection modes.
+const (
+	ClientPersistent = "persistent"
+	ClientFresh      = "fresh"
+)
+
+// Defaults for unset settings.
+const (
+	DefaultTrials    = 20
+	DefaultProxyIdle = 10 * time.Second
+	// DefaultBackendKeepAlive with DefaultProxyIdle is the reference
+	// record's six-step example: the backend closes first.
+	DefaultBackendKeepAlive = time.Second
+	// MaxTrialsPerCell bounds every request loop.
+	MaxTrialsPerCell = 100000
+)
+
+// Cell is one fully resolved point of the matrix: every duration already
+// multiplied by the timescale.
+type Cell struct {
+	// ID is stable for a scenario: the scenario name, or the varying axis
+	// values joined, so shards and reruns name cells alike.
+	ID    string
+	Index int
+	Proxy Proxy
+	// ProxyIdle and BackendKeepAlive are scaled.
+	ProxyIdle        time.Duration
+	BackendKeepAlive time.Duration
+	// Margin is BackendKeepAlive - ProxyIdle (scaled).
+	Margin time.Duration
+	Retry  proxies.Retry
+	Method string
+	Client string
+	Close  backends.CloseStyle
+	Mode   string
+	Fault  backends.FaultKind
+	// Gap is the deterministic-mode idle gap before the victim (scaled);
+	// see AutoGap.
+	Gap    time.Duration
+	Jitter time.Duration
+	// Offsets are timing-mode offsets from the backend's idle deadline
+	// (absolute, never scaled).
+	Offsets         []time.Duration
+	Trials          int
+	MaxTrials       int
+	TargetHalfWidth float64
+	// Backend knobs (scaled).
+	MaxRequests    int
+	MaxLifetime    time.Duration
+	ResponseDelay  time.Duration
+	ResponseStatus int
+	BackendDown    bool
+	RestartEvery   int
+	Preset         string
+	Seed           int64
+	// Params are the cell's axis values as strings, for reports and
+	// expectation selectors.
+	Params map[string]string
+}
+
+// AutoGap is the default deterministic-mode gap: when the backend closes
+// first (keep-alive below the proxy's idle timeout) it is the midpoint of
+// the two timeouts — past the backend's keep-alive while the proxy still
+// holds the connection, far from both timers so scheduler noise cannot
+// matter. Otherwise it is just past the backend's keep-alive (by half the
+// margin, at least 5%): a proxy that honours its own idle timeout has
+// dropped the connection by then, and one that does not reuses a
+// connection the backend has given up.
+func AutoGap(backendKeepAlive, proxyIdle time.Duration) time.Duration {
+	if backendKeepAlive < proxyIdle {
+		return backendKeepAlive + (proxyIdle-backendKeepAlive)/2
+	}
+	extra := max((backendKeepAlive-proxyIdle)/2, backendKeepAlive/20, time.Millisecond)
+	return backendKeepAlive + extra
+}
+
+// FaultArmed reports whether a victim sent after gap meets the fault: the
+// backend's keep-alive has run out by then, so if the proxy reuses the
+// connection, the backend closes it at the moment of reuse.
+func (c *Cell) FaultArmed(gap time.Duration) bool {
+	return c.Mode == ModeDeterministic && gap >= c.BackendKeepAlive
+}
+
+// Idempotent reports whether the cell's method is retried by an
+// "idempotent" retry policy.
+func (c *Cell) Idempotent() bool {
+	switch c.Method {
+	case "GET", "HEAD", "OPTIONS":
+		return true
+	}
+	return false
+}
+
+// TrialBudget estimates the time one trial takes, for bounds and ETAs.
+func (c *Cell) TrialBudget() time.Duration {
+	const overhead = 20 * time.Millisecond
+	if c.Mode == ModeTiming {
+		maxOff := time.Duration(0)
+		for _, o := range c.Offsets {
+			maxOff = max(maxOff, o)
+		}
+		return c.BackendKeepAlive + maxOff + c.ResponseDelay + overhead
+	}
+	return c.Gap + c.Jitter + 2*c.ResponseDelay + overhead
+}
+
+// Rand returns the cell's seeded random source.
+func (c *Cell) Rand() *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(c.Seed), uint64(c.Index)+1))
+}
+
+// Summary is a one-line description of the cell.
+func (c *Cell) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s proxy_idle=%s backend_keepalive=%s (margin %s) retry=%s %s client=%s %s",
+		ProxyLabel(c.Proxy), FormatDuration(c.ProxyIdle), FormatDuration(c.BackendKeepAlive),
+		FormatDuration(c.Margin), c.Retry, c.Method, c.Client, c.Mode)
+	if c.Mode == ModeDeterministic {
+		fmt.Fprintf(&b, " fault=%s gap=%s", c.Fault, FormatDuration(c.Gap))
+	}
+	return b.String()
+}
+
+// ProxyLabel names a proxy selection compactly: "nginx", "nginx-1.26@container".
+func ProxyLabel(p Proxy) string {
+	s := p.Kind
+	if p.Version != "" {
+		s += "-" + p.Version
+	}
+	if p.Variant == string(proxies.VariantDefaults) {
+		s += "(defaults)"
+	}
+	if p.Runtime == string(proxies.RuntimeContainer) {
+		s += "@container"
+	}
+	return s
+}

@@ -1,0 +1,141 @@
+package scenarios
+
+// Scenario is a named experiment: base settings, matrix axes and
+// expectations. The Go structs are the source of truth for the YAML.
+type Scenario struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description,omitempty"`
+	// Timescale multiplies every duration of the scenario (timeouts,
+	// margins, gaps, backend lifetimes), so production values run in a
+	// fraction of a second per trial. Timing-mode offsets are not scaled:
+	// the natural race window is fixed in absolute time. Default 1.
+	Timescale float64 `yaml:"timescale,omitempty"`
+	// Seed makes request ids and jitter reproducible. Default 1.
+	Seed   int64         `yaml:"seed,omitempty"`
+	Base   Settings      `yaml:"base,omitempty"`
+	Matrix Matrix        `yaml:"matrix,omitempty"`
+	Expect []Expectation `yaml:"expect,omitempty"`
+}
+
+// Proxy selects a proxy and how it runs.
+type Proxy struct {
+	// Kind: go (embedded, default), nginx, haproxy, envoy.
+	Kind string `yaml:"kind,omitempty"`
+	// Version pins a version (container images; checked against the
+	// binary for the process runtime when set).
+	Version string `yaml:"version,omitempty"`
+	// Runtime: embedded (kind go), process (default for the others), container.
+	Runtime string `yaml:"runtime,omitempty"`
+	// Image overrides the container image.
+	Image string `yaml:"image,omitempty"`
+	// Variant: explicit (default) or defaults (pooling and retry
+	// directives left out, so the proxy's own defaults apply).
+	Variant string `yaml:"variant,omitempty"`
+	// Reuse is HAProxy's http-reuse mode: always (default) or safe.
+	Reuse string `yaml:"reuse,omitempty"`
+}
+
+// Backend holds backend knobs beyond the keep-alive timeout.
+type Backend struct {
+	// Preset takes the keep-alive default of a runtime (node, gunicorn,
+	// uvicorn, puma, puma7, tomcat, tomcat-server-xml, apache, nginx).
+	Preset         string    `yaml:"preset,omitempty"`
+	MaxRequests    int       `yaml:"max_requests,omitempty"`
+	MaxLifetime    *Duration `yaml:"max_lifetime,omitempty"`
+	ResponseDelay  *Duration `yaml:"response_delay,omitempty"`
+	ResponseStatus int       `yaml:"response_status,omitempty"`
+	// Down runs the cell against a backend that is not listening (a
+	// negative control: failures must not be attributed to the race).
+	Down bool `yaml:"down,omitempty"`
+	// RestartEvery gracefully restarts the backend every N trials (a
+	// residual race that survives a correct margin).
+	RestartEvery int `yaml:"restart_every,omitempty"`
+}
+
+// Settings are one cell's values; the base holds defaults and every
+// matrix axis overrides one field.
+type Settings struct {
+	Proxy Proxy `yaml:"proxy,omitempty"`
+	// ProxyIdle is the proxy's upstream keep-alive idle timeout.
+	ProxyIdle *Duration `yaml:"proxy_idle,omitempty"`
+	// BackendKeepAlive is the backend's keep-alive idle timeout. Give it,
+	// or Margin (backend_keepalive = proxy_idle + margin), not both.
+	BackendKeepAlive *Duration `yaml:"backend_keepalive,omitempty"`
+	Margin           *Duration `yaml:"margin,omitempty"`
+	// Retry: off (default), idempotent, all.
+	Retry string `yaml:"retry,omitempty"`
+	// Method: GET (default), POST, or any token.
+	Method string `yaml:"method,omitempty"`
+	// Client: persistent (default) — one client connection to the proxy
+	// — or fresh, a new client connection per request.
+	Client string `yaml:"client,omitempty"`
+	// Close: fin (default) or rst.
+	Close string `yaml:"close,omitempty"`
+	// Mode: deterministic (default) or timing.
+	Mode string `yaml:"mode,omitempty"`
+	// Fault (deterministic mode): close-on-reuse (default) or
+	// processed-then-dropped.
+	Fault string `yaml:"fault,omitempty"`
+	// Gap (deterministic mode) is the idle gap between the priming
+	// response and the victim request. Default: just past the backend's
+	// keep-alive, while the proxy should still hold the connection when
+	// the backend closes first (see Cell.Gap).
+	Gap *Duration `yaml:"gap,omitempty"`
+	// Offsets (timing mode) are absolute offsets from the backend's idle
+	// deadline at which victims are sent, cycled over the trials.
+	Offsets []Duration `yaml:"offsets,omitempty"`
+	// Sweep (timing mode) generates Offsets: from, to, step.
+	Sweep *Sweep `yaml:"sweep,omitempty"`
+	// Jitter adds a uniform random [0, jitter) to every gap (seeded).
+	Jitter *Duration `yaml:"jitter,omitempty"`
+	// Trials per cell (default 20). With MaxTrials set, trials is the
+	// minimum and the cell stops when the 95% interval is narrower than
+	// ±TargetHalfWidth or MaxTrials is reached.
+	Trials          int     `yaml:"trials,omitempty"`
+	MaxTrials       int     `yaml:"max_trials,omitempty"`
+	TargetHalfWidth float64 `yaml:"target_half_width,omitempty"`
+	Backend         Backend `yaml:"backend,omitempty"`
+}
+
+// Sweep is a range of timing-mode offsets.
+type Sweep struct {
+	From Duration `yaml:"from"`
+	To   Duration `yaml:"to"`
+	Step Duration `yaml:"step"`
+}
+
+// Matrix axes: every combination of the listed values becomes a cell.
+// Axes expand in the order of the fields below, the first slowest.
+type Matrix struct {
+	Proxy            []Proxy    `yaml:"proxy,omitempty"`
+	ProxyIdle        []Duration `yaml:"proxy_idle,omitempty"`
+	BackendKeepAlive []Duration `yaml:"backend_keepalive,omitempty"`
+	Margin           []Duration `yaml:"margin,omitempty"`
+	Retry            []string   `yaml:"retry,omitempty"`
+	Method           []string   `yaml:"method,omitempty"`
+	Client           []string   `yaml:"client,omitempty"`
+	Close            []string   `yaml:"close,omitempty"`
+	Mode             []string   `yaml:"mode,omitempty"`
+	Fault            []string   `yaml:"fault,omitempty"`
+	Preset           []string   `yaml:"preset,omitempty"`
+}
+
+// Expectation is a verdict a run is gated on: for every cell that matches
+// Where, the measured value must satisfy the condition.
+type Expectation struct {
+	// Name labels the expectation in messages and JUnit.
+	Name string `yaml:"name,omitempty"`
+	// Where selects cells by parameter: "retry: off", "margin: <0",
+	// "method: [GET, HEAD]". Empty selects every cell.
+	Where map[string]string `yaml:"where,omitempty"`
+	// FailureRate is a condition on the failure rate: "0", ">0", "<=0.05",
+	// "==1".
+	FailureRate string `yaml:"failure_rate,omitempty"`
+	// Attributed is a condition on the share of failures attributed to
+	// the race ("==1": every failure has evidence).
+	Attributed string `yaml:"attributed,omitempty"`
+	// Duplicates is a condition on the count of duplicate executions.
+	Duplicates string `yaml:"duplicates,omitempty"`
+	// HiddenRetries is a condition on the count of hidden retries.
+	HiddenRetries string `yaml:"hidden_retries,omitempty"`
+}
