@@ -93,8 +93,19 @@ func Load(data []byte, file string) (*Scenario, error) {
 	if err := root.Decode(&s); err != nil {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
+			walked := map[int]bool{}
+			for _, p := range probs {
+				walked[p.Line] = true
+			}
 			for _, e := range te.Errors {
-				probs = append(probs, typeErrorProblem(file, e))
+				p := typeErrorProblem(file, e)
+				if walked[p.Line] {
+					continue // the walker already said it, with a column
+				}
+				if p.Path == "" {
+					p.Path, p.Col = pathAtLine(pos, p.Line, p.Col)
+				}
+				probs = append(probs, p)
 			}
 		} else {
 			probs = append(probs, yamlProblem(file, err))
@@ -174,6 +185,17 @@ func walk(n *yaml.Node, t reflect.Type, path, file string, pos map[string][2]int
 				continue
 			}
 			walk(v, f, child, file, pos, probs)
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+				*probs = append(*probs, Problem{File: file, Line: n.Line, Col: n.Column, Path: path, Msg: "want a mapping"})
+			}
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			pos[join(path, k.Value)] = [2]int{k.Line, k.Column}
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
@@ -264,11 +286,47 @@ func typeErrorProblem(file, e string) Problem {
 	}
 	if m := lineRE.FindStringSubmatch(e); m != nil {
 		l, _ := strconv.Atoi(m[1])
-		return Problem{File: file, Line: l, Col: 1, Msg: strings.TrimPrefix(m[2], "cannot unmarshal ")}
+		return Problem{File: file, Line: l, Col: 1, Msg: readableTypeError(m[2])}
 	}
 	return Problem{File: file, Msg: e}
 }
 
 func yamlProblem(file string, err error) Problem {
 	return typeErrorProblem(file, err.Error())
+}
+
+var unmarshalRE = regexp.MustCompile("^cannot unmarshal !!(\\w+) `?([^`]*)`? into (.+)$")
+
+// readableTypeError turns yaml's "cannot unmarshal !!str `many` into int"
+// into "got "many", want a whole number".
+func readableTypeError(msg string) string {
+	m := unmarshalRE.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	want := map[string]string{
+		"int": "a whole number", "int64": "a whole number", "float64": "a number",
+		"string": "a string", "bool": "true or false",
+	}[m[3]]
+	if want == "" {
+		want = "a value of type " + strings.TrimPrefix(m[3], "scenarios.")
+	}
+	got := m[2]
+	if got == "" {
+		got = "a " + map[string]string{"seq": "list", "map": "mapping"}[m[1]]
+	} else {
+		got = strconv.Quote(got)
+	}
+	return fmt.Sprintf("got %s, want %s", got, want)
+}
+
+// pathAtLine finds the deepest field path whose value sits on line.
+func pathAtLine(pos map[string][2]int, line, col int) (string, int) {
+	best, bestCol := "", col
+	for p, lc := range pos {
+		if lc[0] == line && (best == "" || lc[1] > bestCol || (lc[1] == bestCol && len(p) > len(best))) {
+			best, bestCol = p, lc[1]
+		}
+	}
+	return best, bestCol
 }

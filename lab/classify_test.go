@@ -1,0 +1,83 @@
+package lab
+
+import (
+	"errors"
+	"io"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/results"
+)
+
+func TestClassify(t *testing.T) {
+	t0 := time.Now()
+	sent := response{Sent: t0, Done: t0.Add(time.Millisecond)}
+	with := func(r response, status int, err error, class results.Outcome) response {
+		r.Status, r.Err, r.Class = status, err, class
+		return r
+	}
+	req := func(conn uint64, idx int) backends.Event {
+		return backends.Event{Kind: backends.EventRequest, ConnID: conn, ReqIndex: idx, RequestID: "v", Time: t0.Add(100 * time.Microsecond)}
+	}
+	handler := backends.Event{Kind: backends.EventHandler, ConnID: 2, RequestID: "v"}
+	answer := func(conn uint64, status int) backends.Event {
+		return backends.Event{Kind: backends.EventResponse, ConnID: conn, RequestID: "v", Status: status}
+	}
+	faultClose := backends.Event{Kind: backends.EventClose, ConnID: 1, RequestID: "v", Closer: backends.CloserBackend, Reason: backends.ReasonCloseOnReuse, Fault: backends.FaultCloseOnReuse, Style: backends.CloseFIN, Time: t0.Add(200 * time.Microsecond)}
+	idleClose := func(since time.Duration, unread int) *backends.Event {
+		return &backends.Event{Kind: backends.EventClose, ConnID: 1, Closer: backends.CloserBackend, Reason: backends.ReasonIdle, Style: backends.CloseFIN, Time: t0.Add(since), UnreadBytes: unread}
+	}
+	peerClose := &backends.Event{Kind: backends.EventClose, ConnID: 1, Closer: backends.CloserPeer, Reason: backends.ReasonPeerEOF, Time: t0.Add(-50 * time.Millisecond)}
+
+	cases := []struct {
+		name       string
+		o          observation
+		outcome    results.Outcome
+		attributed bool
+		hidden     bool
+		execs      int
+	}{
+		{"served on the pooled connection", observation{resp: with(sent, 200, nil, ""), events: []backends.Event{req(1, 2), handler, answer(1, 200)}, pooled: 1}, results.OK, false, false, 1},
+		{"close-on-reuse, proxy 502", observation{resp: with(sent, 502, nil, ""), events: []backends.Event{req(1, 2), faultClose}, pooled: 1}, results.Proxy502, true, false, 0},
+		{"close-on-reuse, Envoy-style 503", observation{resp: with(sent, 503, nil, ""), events: []backends.Event{req(1, 2), faultClose}, pooled: 1}, results.Proxy503, true, false, 0},
+		{"close-on-reuse, client connection dropped", observation{resp: with(sent, 0, io.EOF, results.ClientEOF), events: []backends.Event{req(1, 2), faultClose}, pooled: 1}, results.ClientEOF, true, false, 0},
+		{"close-on-reuse, retried on a new connection", observation{resp: with(sent, 200, nil, ""), events: []backends.Event{req(1, 2), faultClose, req(2, 1), handler, answer(2, 200)}, pooled: 1}, results.OKAfterHiddenRetry, false, true, 1},
+		{"processed then dropped and replayed", observation{resp: with(sent, 200, nil, ""), events: []backends.Event{req(1, 2), handler, {Kind: backends.EventClose, ConnID: 1, RequestID: "v", Closer: backends.CloserBackend, Fault: backends.FaultProcessedThenDropped}, req(2, 1), handler, answer(2, 200)}, pooled: 1}, results.OKAfterHiddenRetry, false, true, 2},
+		{"backend itself answered 502: negative control", observation{resp: with(sent, 502, nil, ""), events: []backends.Event{req(1, 2), handler, answer(1, 502)}, pooled: 1}, results.Backend5xx, false, false, 1},
+		{"backend down: no evidence, not the race", observation{resp: with(sent, 502, nil, ""), window: DefaultAttributionWindow}, results.Proxy502, false, false, 0},
+		{"natural race: idle close as the request left", observation{resp: with(sent, 502, nil, ""), pooled: 1, pooledClose: idleClose(300*time.Microsecond, 0), window: DefaultAttributionWindow}, results.Proxy502, true, false, 0},
+		{"idle close long before: outside the window", observation{resp: with(sent, 502, nil, ""), pooled: 1, pooledClose: idleClose(-time.Second, 0), window: DefaultAttributionWindow}, results.Proxy502, false, false, 0},
+		{"proxy closed the pooled connection itself", observation{resp: with(sent, 502, nil, ""), pooled: 1, pooledClose: peerClose, window: DefaultAttributionWindow}, results.Proxy502, false, false, 0},
+		{"natural race hidden by retry: unread bytes at close", observation{resp: with(sent, 200, nil, ""), events: []backends.Event{req(2, 1), handler, answer(2, 200)}, pooled: 1, pooledClose: idleClose(100*time.Microsecond, 87), window: DefaultAttributionWindow}, results.OKAfterHiddenRetry, false, true, 1},
+		{"proxy logged a second attempt", observation{resp: with(sent, 200, nil, ""), events: []backends.Event{req(2, 1), handler, answer(2, 200)}, pooled: 1, proxy: []proxies.Evidence{{Source: "access", Attempts: 2}}}, results.OKAfterHiddenRetry, false, true, 1},
+		{"reset", observation{resp: with(sent, 0, syscall.ECONNRESET, results.ClientReset), events: []backends.Event{req(1, 2), faultClose}, pooled: 1}, results.ClientReset, true, false, 0},
+		{"timeout is not the race", observation{resp: with(sent, 0, errors.New("i/o timeout"), results.ClientTimeout), window: DefaultAttributionWindow}, results.ClientTimeout, false, false, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v := classify(c.o)
+			if v.outcome != c.outcome || v.attributed != c.attributed || v.hidden != c.hidden || v.executions != c.execs {
+				t.Errorf("got outcome %s attributed %v (%s) hidden %v executions %d; want %s %v %v %d",
+					v.outcome, v.attributed, v.attribution, v.hidden, v.executions, c.outcome, c.attributed, c.hidden, c.execs)
+			}
+			if v.outcome.Failed() && v.attribution == "" {
+				t.Error("a failure must say why it is or is not attributed")
+			}
+		})
+	}
+}
+
+func TestClassifyErr(t *testing.T) {
+	if got := classifyErr(io.EOF, false); got != results.ClientEOF {
+		t.Errorf("EOF: %s", got)
+	}
+	if got := classifyErr(io.ErrUnexpectedEOF, true); got != results.Other {
+		t.Errorf("partial response: %s", got)
+	}
+	if got := classifyErr(syscall.ECONNRESET, false); got != results.ClientReset {
+		t.Errorf("reset: %s", got)
+	}
+}

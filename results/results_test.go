@@ -1,0 +1,144 @@
+package results
+
+import (
+	"bytes"
+	"flag"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestWilson(t *testing.T) {
+	// Reference values: the 95% Wilson score interval (z = 1.96).
+	cases := []struct {
+		k, n   int
+		lo, hi float64
+	}{
+		{0, 10, 0, 0.2775},
+		{10, 10, 0.7225, 1},
+		{5, 10, 0.2366, 0.7634},
+		{1, 100, 0.0018, 0.0545},
+		{0, 0, 0, 1},
+	}
+	for _, c := range cases {
+		lo, hi := Wilson(c.k, c.n)
+		if math.Abs(lo-c.lo) > 5e-4 || math.Abs(hi-c.hi) > 5e-4 {
+			t.Errorf("Wilson(%d, %d) = [%.4f, %.4f], want [%.4f, %.4f]", c.k, c.n, lo, hi, c.lo, c.hi)
+		}
+	}
+}
+
+func TestOutcomeFailed(t *testing.T) {
+	for _, o := range Outcomes {
+		want := o != OK && o != OKAfterHiddenRetry && o != Backend5xx
+		if o.Failed() != want {
+			t.Errorf("%s.Failed() = %v, want %v", o, o.Failed(), want)
+		}
+	}
+}
+
+func sampleRun() []any {
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	recs := []any{
+		Manifest{Type: TypeManifest, RunID: "r1", Scenario: "s", Started: ts, Racelab: "test", Seed: 1, Timescale: 0.02},
+		Cell{Type: TypeCell, ID: "a", Params: map[string]string{"retry": "off", "method": "GET"}},
+		Cell{Type: TypeCell, ID: "b", Params: map[string]string{"retry": "all", "method": "POST"}},
+	}
+	for i := 0; i < 4; i++ {
+		r := Record{Type: TypeTrial, RunID: "r1", Cell: "a", Seq: i, Time: ts, Method: "GET", Outcome: Proxy502, Attributed: i < 3}
+		if i == 3 {
+			r.Outcome = OK
+		}
+		recs = append(recs, r)
+	}
+	recs = append(recs,
+		Record{Type: TypeTrial, Cell: "b", Seq: 0, Time: ts, Method: "POST", Outcome: OKAfterHiddenRetry, HiddenRetry: true, Executions: 2, Duplicate: true},
+		Record{Type: TypeTrial, Cell: "b", Seq: 1, Time: ts, Method: "POST", Outcome: ClientEOF},
+		Cell{Type: TypeCellEnd, ID: "b", Proxy: map[string]string{"kind": "go"}},
+	)
+	return recs
+}
+
+func writeAll(t *testing.T, lines []any) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	for _, l := range lines {
+		if err := w.Write(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+func TestRoundTripAndSummary(t *testing.T) {
+	run, err := Read(bytes.NewReader(writeAll(t, sampleRun())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Dropped) != 0 || run.Manifest == nil || run.Manifest.RunID != "r1" || len(run.Records) != 6 {
+		t.Fatalf("read back: manifest %+v, %d records, dropped %v", run.Manifest, len(run.Records), run.Dropped)
+	}
+	sums := Summarize(run)
+	if len(sums) != 2 {
+		t.Fatalf("%d summaries", len(sums))
+	}
+	a, b := sums[0], sums[1]
+	if a.Cell != "a" || a.Trials != 4 || a.Failures != 3 || a.Attributed != 3 || a.Counts[Proxy502] != 3 || a.FailureRate != 0.75 {
+		t.Errorf("cell a summary: %+v", a)
+	}
+	if b.Failures != 1 || b.Unattributed != 1 || b.HiddenRetry != 1 || b.Duplicates != 1 || b.DuplicatesUnsafe != 1 || b.Proxy["kind"] != "go" {
+		t.Errorf("cell b summary: %+v", b)
+	}
+}
+
+// A run interrupted mid-write leaves a partial last line: everything
+// complete is read, and the partial line is reported, not fatal.
+func TestReadCutOff(t *testing.T) {
+	data := writeAll(t, sampleRun())
+	cut := data[:len(data)-25]
+	run, err := Read(bytes.NewReader(cut))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Records) != 6 || len(run.Dropped) != 1 || !strings.Contains(run.Dropped[0], "cut off") {
+		t.Fatalf("records %d, dropped %q", len(run.Records), run.Dropped)
+	}
+}
+
+func TestTableGolden(t *testing.T) {
+	run, err := Read(bytes.NewReader(writeAll(t, sampleRun())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := Table(&buf, Summarize(run)); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "table.golden", buf.Bytes())
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (run with -update after checking):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
