@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/results"
 	"github.com/racelab/racelab/scenarios"
 )
@@ -117,6 +118,13 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 	ectx, cancel := context.WithTimeout(ctx, cr.cfg.evidenceWait)
 	proxyEv, _ := cr.proxy.Evidence().Wait(ectx, rec.RequestID, "access")
 	cancel()
+	if resp.Status != 200 && !hasSource(proxyEv, "error") {
+		// Error-log lines come on another stream than access lines (nginx:
+		// stderr and stdout) and may trail them.
+		ectx, cancel := context.WithTimeout(ctx, cr.cfg.evidenceWait/4)
+		proxyEv, _ = cr.proxy.Evidence().Wait(ectx, rec.RequestID, "error")
+		cancel()
+	}
 	if ctx.Err() != nil {
 		return rec, ctx.Err()
 	}
@@ -187,4 +195,13 @@ func (cr *cellRun) victimEvents(id string) []backends.Event {
 		}
 	}
 	return evs
+}
+
+func hasSource(evs []proxies.Evidence, source string) bool {
+	for _, e := range evs {
+		if e.Source == source {
+			return true
+		}
+	}
+	return false
 }

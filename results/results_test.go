@@ -142,3 +142,36 @@ func golden(t *testing.T, name string, got []byte) {
 		t.Errorf("%s differs (run with -update after checking):\n--- got\n%s\n--- want\n%s", name, got, want)
 	}
 }
+
+func TestRaceWindow(t *testing.T) {
+	var recs []Record
+	add := func(offUS int64, failed bool) {
+		off := offUS * 1000
+		o := OK
+		if failed {
+			o = Proxy502
+		}
+		recs = append(recs, Record{OffsetNS: &off, Outcome: o})
+	}
+	for i := 0; i < 4; i++ {
+		add(-400, false) // before the window
+		add(100, i < 3)  // plateau: 3 of 4
+		add(600, i < 2)  // 2 of 4
+		add(1100, i < 1) // tail: 1 of 4
+		add(2600, false)
+	}
+	recs = append(recs, Record{Outcome: Proxy502}) // deterministic record: ignored
+	w := RaceWindow(recs, 250_000)
+	if w.Trials != 20 || w.Failures != 6 || len(w.Bins) != 5 {
+		t.Fatalf("window: %+v", w)
+	}
+	if w.LeadNS != 100_000 || w.TailNS != 1_100_000 || w.WidthNS != 1_000_000 {
+		t.Errorf("lead %d tail %d width %d", w.LeadNS, w.TailNS, w.WidthNS)
+	}
+	if w.PeakRate != 0.75 || w.PlateauFromNS != 0 || w.PlateauToNS != 750_000 {
+		t.Errorf("peak %v plateau [%d, %d)", w.PeakRate, w.PlateauFromNS, w.PlateauToNS)
+	}
+	if w.Bins[0].FromNS != -500_000 || w.Bins[0].Failures != 0 {
+		t.Errorf("first bin %+v", w.Bins[0])
+	}
+}
