@@ -22,6 +22,8 @@ type cellRun struct {
 	proxy    proxies.Instance
 	client   *client
 	sink     func(results.Record) error
+	// generation counts backend starts (restarts included).
+	generation int
 }
 
 // CellResult is what running one cell produced.
@@ -102,7 +104,7 @@ func (cr *cellRun) start(ctx context.Context) error {
 		}
 		cr.upstream = addr
 	} else {
-		b, err := backends.Start(ctx, cr.backendConfig(), backends.WithObserver(cr.rec.Observe))
+		b, err := backends.Start(ctx, cr.backendConfig(), backends.WithObserver(cr.observer()))
 		if err != nil {
 			return fmt.Errorf("start backend: %w", err)
 		}
@@ -200,11 +202,6 @@ func (cr *cellRun) trials(ctx context.Context) error {
 				break
 			}
 		}
-		if c.RestartEvery > 0 && seq > 0 && seq%c.RestartEvery == 0 {
-			if err := cr.restartBackend(ctx); err != nil {
-				return err
-			}
-		}
 		rec, err := cr.trial(ctx, seq, rng)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -234,7 +231,7 @@ func (cr *cellRun) restartBackend(ctx context.Context) error {
 	var err error
 	for i := 0; i < 50; i++ {
 		var b *backends.Server
-		b, err = backends.Start(ctx, cr.backendConfig(), backends.WithAddr(cr.upstream), backends.WithObserver(cr.rec.Observe))
+		b, err = backends.Start(ctx, cr.backendConfig(), backends.WithAddr(cr.upstream), backends.WithObserver(cr.observer()))
 		if err == nil {
 			cr.backend = b
 			return nil
@@ -244,6 +241,18 @@ func (cr *cellRun) restartBackend(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("restart backend on %s: %w", cr.upstream, err)
+}
+
+// observer records a backend generation's events with connection ids
+// made unique across restarts: each new backend numbers its connections
+// from 1 again.
+func (cr *cellRun) observer() backends.Observer {
+	cr.generation++
+	base := uint64(cr.generation-1) * 1_000_000
+	return func(e backends.Event) {
+		e.ConnID += base
+		cr.rec.Observe(e)
+	}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -1,8 +1,10 @@
 package lab
 
 import (
+	"context"
 	"errors"
 	"io"
+	"net"
 	"syscall"
 	"testing"
 	"time"
@@ -79,5 +81,42 @@ func TestClassifyErr(t *testing.T) {
 	}
 	if got := classifyErr(syscall.ECONNRESET, false); got != results.ClientReset {
 		t.Errorf("reset: %s", got)
+	}
+}
+
+// A proxy that closes the client connection without a byte is client_eof;
+// one that cuts a response short is not.
+func TestClientSeesCleanCloseAsEOF(t *testing.T) {
+	for _, tc := range []struct {
+		reply string
+		want  results.Outcome
+	}{
+		{"", results.ClientEOF},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", results.Other},
+		{"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n", ""},
+	} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 4096)
+			_, _ = c.Read(buf)
+			_, _ = c.Write([]byte(tc.reply))
+			_ = c.Close()
+		}()
+		cl := newClient(ln.Addr().String(), true)
+		r := cl.do(context.Background(), newRequest("x", "GET", backends.FaultNone), 5*time.Second)
+		ln.Close()
+		if r.Class != tc.want {
+			t.Errorf("reply %q: class %q (err %v), want %q", tc.reply, r.Class, r.Err, tc.want)
+		}
+		if tc.want == "" && r.Status != 502 {
+			t.Errorf("reply %q: status %d", tc.reply, r.Status)
+		}
 	}
 }

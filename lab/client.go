@@ -105,6 +105,12 @@ func (c *client) checkAlive(ctx context.Context) error {
 
 // do sends req and reads the response, bounded by timeout.
 func (c *client) do(ctx context.Context, req request, timeout time.Duration) response {
+	return c.doThen(ctx, req, timeout, nil)
+}
+
+// doThen is do with afterWrite called once the request is written, before
+// the response is read.
+func (c *client) doThen(ctx context.Context, req request, timeout time.Duration, afterWrite func()) response {
 	var r response
 	if err := c.ensure(ctx); err != nil {
 		r.Sent, r.Done, r.Err, r.Class = time.Now(), time.Now(), err, classifyErr(err, false)
@@ -118,6 +124,18 @@ func (c *client) do(ctx context.Context, req request, timeout time.Duration) res
 	r.Sent = time.Now()
 	if _, err := c.conn.Write(req.raw); err != nil {
 		r.Done, r.Err, r.Class = time.Now(), fmt.Errorf("write request: %w", err), classifyErr(err, false)
+		c.close()
+		return r
+	}
+	if afterWrite != nil {
+		afterWrite()
+	}
+	// http.ReadResponse reports a connection closed before any byte as
+	// io.ErrUnexpectedEOF; peek first so that "no response at all" (a
+	// proxy dropping the client connection) is told apart from a response
+	// cut short.
+	if _, err := c.br.Peek(1); err != nil {
+		r.Done, r.Err, r.Class = time.Now(), fmt.Errorf("read response: %w", err), classifyErr(err, false)
 		c.close()
 		return r
 	}

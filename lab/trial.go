@@ -43,12 +43,17 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 		resp, err := cr.waitEvent(ctx, from, func(e backends.Event) bool {
 			return e.Kind == backends.EventResponse && e.RequestID == primeID
 		})
-		if err == nil && pr.Err == nil {
+		switch {
+		case err == nil && pr.Err == nil:
 			primeOK = true
 			pooled = resp.ConnID
 			anchor = resp.Time
-		} else if ctx.Err() != nil {
+		case ctx.Err() != nil:
 			return rec, ctx.Err()
+		case pr.Err != nil:
+			rec.PrimeError = pr.Err.Error()
+		default:
+			rec.PrimeError = fmt.Sprintf("priming request answered %d but the backend never answered it", pr.Status)
 		}
 	}
 	if !primeOK {
@@ -97,7 +102,22 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 	if err := waitUntil(ctx, target); err != nil {
 		return rec, err
 	}
-	resp := cr.client.do(ctx, victim, cr.cfg.responseTimeout+2*time.Second)
+	var restarted chan error
+	var afterWrite func()
+	if c.RestartEvery > 0 && seq%c.RestartEvery == c.RestartEvery-1 {
+		// A graceful restart at the unlucky moment: the backend closes its
+		// idle connections as the victim leaves the client, so their FIN
+		// and the proxy's forwarded request cross.
+		restarted = make(chan error, 1)
+		afterWrite = func() { go func() { restarted <- cr.restartBackend(ctx) }() }
+		rec.BackendRestarted = true
+	}
+	resp := cr.client.doThen(ctx, victim, cr.cfg.responseTimeout+2*time.Second, afterWrite)
+	if restarted != nil {
+		if err := <-restarted; err != nil {
+			return rec, err
+		}
+	}
 	if ctx.Err() != nil {
 		return rec, ctx.Err()
 	}

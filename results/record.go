@@ -120,6 +120,13 @@ type Record struct {
 	// Duplicate: the handler ran more than once for this request id.
 	Duplicate bool `json:"duplicate,omitempty"`
 
+	// PrimeError is set when the priming request failed: the victim then
+	// went out with no known pooled connection.
+	PrimeError string `json:"prime_error,omitempty"`
+	// BackendRestarted: the backend restarted gracefully just before the
+	// victim left (a residual-race scenario).
+	BackendRestarted bool `json:"backend_restarted,omitempty"`
+
 	Backend BackendEvidence    `json:"backend"`
 	Proxy   []proxies.Evidence `json:"proxy,omitempty"`
 }

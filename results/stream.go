@@ -23,7 +23,7 @@ type Writer struct {
 // NewWriter returns a Writer on w.
 func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 
-// Write encodes v (a Manifest, Cell or Record) as one line.
+// Write encodes v (a Manifest, Cell, Record or VerdictsLine) as one line.
 func (w *Writer) Write(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -51,6 +51,11 @@ type Run struct {
 	Manifest *Manifest
 	Cells    []*Cell // in start order; cell_end lines update them
 	Records  []Record
+	// Verdicts are the expectation verdicts the run recorded (a verdicts
+	// line); HasVerdicts tells a run without expectations (a line with
+	// none) from a file that has no verdicts line at all.
+	Verdicts    []Verdict
+	HasVerdicts bool
 	// Dropped describes lines that could not be read (a line cut off by an
 	// interrupted run, or garbage), by 1-based line number.
 	Dropped []string
@@ -145,6 +150,13 @@ func (r *Run) add(line []byte) error {
 			return err
 		}
 		r.Records = append(r.Records, rec)
+	case TypeVerdicts:
+		var v VerdictsLine
+		if err := json.Unmarshal(line, &v); err != nil {
+			return err
+		}
+		r.Verdicts = append(r.Verdicts, v.Verdicts...)
+		r.HasVerdicts = true
 	default:
 		return fmt.Errorf("unknown line type %q", head.Type)
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -43,7 +42,36 @@ func (m *Matrix) axes() []axis {
 	add("mode", "mode", len(m.Mode), func(s *Settings, i int) { s.Mode = m.Mode[i] }, func(i int) string { return m.Mode[i] })
 	add("fault", "fault", len(m.Fault), func(s *Settings, i int) { s.Fault = m.Fault[i] }, func(i int) string { return m.Fault[i] })
 	add("preset", "preset", len(m.Preset), func(s *Settings, i int) { s.Backend.Preset = m.Preset[i] }, func(i int) string { return m.Preset[i] })
+	add("backend", "backend", len(m.Backend), func(s *Settings, i int) { s.Backend = m.Backend[i] },
+		func(i int) string { return m.Backend[i].Label() })
 	return out
+}
+
+// Label names a backend selection compactly: "max_requests=3", "default".
+func (b Backend) Label() string {
+	var parts []string
+	if b.MaxRequests > 0 {
+		parts = append(parts, fmt.Sprintf("max_requests=%d", b.MaxRequests))
+	}
+	if b.MaxLifetime != nil {
+		parts = append(parts, "max_lifetime="+b.MaxLifetime.String())
+	}
+	if b.ResponseDelay != nil {
+		parts = append(parts, "response_delay="+b.ResponseDelay.String())
+	}
+	if b.ResponseStatus != 0 {
+		parts = append(parts, fmt.Sprintf("status=%d", b.ResponseStatus))
+	}
+	if b.Down {
+		parts = append(parts, "down")
+	}
+	if b.RestartEvery > 0 {
+		parts = append(parts, fmt.Sprintf("restart_every=%d", b.RestartEvery))
+	}
+	if len(parts) == 0 {
+		return "default"
+	}
+	return strings.Join(parts, ",")
 }
 
 // Cells expands the scenario into cells in a deterministic order: matrix
@@ -389,15 +417,16 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	}
 
 	b := st.Backend
+	bp := at("backend", "base.backend")
 	c.MaxRequests, c.ResponseStatus, c.BackendDown, c.RestartEvery = b.MaxRequests, b.ResponseStatus, b.Down, b.RestartEvery
 	if b.MaxRequests < 0 {
-		bad("base.backend.max_requests", "must not be negative")
+		bad(bp+".max_requests", "must not be negative")
 	}
 	if b.RestartEvery < 0 {
-		bad("base.backend.restart_every", "must not be negative")
+		bad(bp+".restart_every", "must not be negative")
 	}
 	if b.ResponseStatus != 0 && (b.ResponseStatus < 200 || b.ResponseStatus > 599) {
-		bad("base.backend.response_status", "status %d: want 200..599", b.ResponseStatus)
+		bad(bp+".response_status", "status %d: want 200..599", b.ResponseStatus)
 	}
 	if b.MaxLifetime != nil {
 		c.MaxLifetime = sc(b.MaxLifetime.D())
@@ -410,6 +439,7 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	// reports match what the user wrote.
 	c.Params = map[string]string{
 		"proxy":             ProxyLabel(c.Proxy),
+		"kind":              c.Proxy.Kind,
 		"proxy_idle":        FormatDuration(idle),
 		"backend_keepalive": FormatDuration(ka),
 		"margin":            FormatDuration(ka - idle),
@@ -429,11 +459,8 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	if c.Proxy.Reuse != "" {
 		c.Params["reuse"] = c.Proxy.Reuse
 	}
-	if c.ResponseStatus != 0 {
-		c.Params["backend_status"] = strconv.Itoa(c.ResponseStatus)
-	}
-	if c.BackendDown {
-		c.Params["backend"] = "down"
+	if lbl := b.Label(); lbl != "default" || paths["backend"] != "" {
+		c.Params["backend"] = lbl
 	}
 	return c, probs
 }
@@ -451,9 +478,9 @@ func DefaultOffsets() []time.Duration {
 
 // paramNames are the parameters cells carry, for selectors.
 var paramNames = map[string]bool{
-	"proxy": true, "proxy_idle": true, "backend_keepalive": true, "margin": true, "retry": true,
+	"proxy": true, "kind": true, "proxy_idle": true, "backend_keepalive": true, "margin": true, "retry": true,
 	"method": true, "client": true, "close": true, "mode": true, "fault": true, "gap": true,
-	"preset": true, "reuse": true, "backend_status": true, "backend": true,
+	"preset": true, "reuse": true, "backend": true,
 }
 
 func sortedKeys(m map[string]bool) []string {

@@ -47,8 +47,9 @@ type Backend struct {
 	// Down runs the cell against a backend that is not listening (a
 	// negative control: failures must not be attributed to the race).
 	Down bool `yaml:"down,omitempty"`
-	// RestartEvery gracefully restarts the backend every N trials (a
-	// residual race that survives a correct margin).
+	// RestartEvery gracefully restarts the backend in the idle gap of
+	// every Nth trial, just before the victim leaves: the unlucky moment of
+	// a rolling restart, a residual race that survives a correct margin.
 	RestartEvery int `yaml:"restart_every,omitempty"`
 }
 
@@ -118,6 +119,9 @@ type Matrix struct {
 	Mode             []string   `yaml:"mode,omitempty"`
 	Fault            []string   `yaml:"fault,omitempty"`
 	Preset           []string   `yaml:"preset,omitempty"`
+	// Backend replaces base.backend per cell: residual-race knobs such as
+	// max_requests or restart_every.
+	Backend []Backend `yaml:"backend,omitempty"`
 }
 
 // Expectation is a verdict a run is gated on: for every cell that matches
@@ -138,4 +142,7 @@ type Expectation struct {
 	Duplicates string `yaml:"duplicates,omitempty"`
 	// HiddenRetries is a condition on the count of hidden retries.
 	HiddenRetries string `yaml:"hidden_retries,omitempty"`
+	// Optional skips the expectation, instead of failing it, when no cell
+	// matches (a scenario run on a proxy its selector does not name).
+	Optional bool `yaml:"optional,omitempty"`
 }

@@ -1,0 +1,32 @@
+package results
+
+// TypeVerdicts is the line type of a results file's expectation verdicts,
+// written after the last cell so that a re-render has them without the
+// scenario.
+const TypeVerdicts = "verdicts"
+
+// Verdict is one expectation checked against one cell. It mirrors
+// scenarios.Verdict field for field (scenarios imports this package, not
+// the other way round), so a scenarios.Verdict converts with
+// results.Verdict(v).
+type Verdict struct {
+	Expectation string `json:"expectation"`
+	// Cell is empty when the expectation matched no cell.
+	Cell    string `json:"cell"`
+	Pass    bool   `json:"pass"`
+	Message string `json:"message"`
+}
+
+// VerdictsLine carries a run's verdicts in a results file.
+type VerdictsLine struct {
+	Type     string    `json:"type"`
+	Verdicts []Verdict `json:"verdicts"`
+}
+
+// NewVerdictsLine returns the line that records vs.
+func NewVerdictsLine(vs []Verdict) VerdictsLine {
+	if vs == nil {
+		vs = []Verdict{}
+	}
+	return VerdictsLine{Type: TypeVerdicts, Verdicts: vs}
+}

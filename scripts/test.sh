@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs racelab's whole test suite: formatting, vet, and every package's tests
+# with the race detector, against real nginx and HAProxy (installed from
+# Debian packages when missing) and real containers built with no registry.
+set -euf
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+need_go
+PATH="$PATH:/usr/sbin:/usr/local/sbin"
+export PATH
+need_packages nginx nginx-light haproxy haproxy debootstrap debootstrap
+
+# testcontainers-go: no reaper image can be pulled here, and inside a
+# container the engine is reached on loopback.
+export TESTCONTAINERS_RYUK_DISABLED=true
+if [ -f /.dockerenv ]; then
+	export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
+fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './vendor/*'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+echo "== go vet"
+go vet ./...
+echo "== go test -race"
+go test -race -count=1 -timeout 20m ./...
