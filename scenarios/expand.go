@@ -281,7 +281,8 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	if idle <= 0 {
 		bad(at("proxy_idle", "base.proxy_idle"), "proxy_idle must be positive")
 	}
-	c.ProxyIdle = sc(idle)
+	// Proxies take whole milliseconds (nginx rejects fractions).
+	c.ProxyIdle = sc(idle).Round(time.Millisecond)
 
 	ka := DefaultBackendKeepAlive
 	switch {

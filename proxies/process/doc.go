@@ -1,0 +1,19 @@
+// Package process runs any proxies.Adapter's Bundle as a local process.
+//
+// Start renders a Spec into a fresh 0700 temporary directory, writes the
+// bundle there and starts the adapter's binary in its own process group.
+// Every line the proxy writes to stdout or stderr goes through the
+// adapter's ParseLog into the instance's EvidenceLog; the last lines are
+// kept for error messages. Start returns once the proxy accepts TCP
+// connections on Spec.Listen, found by probing, never by sleeping.
+//
+// Stop sends the adapter's stop signal to the process group, escalates to
+// SIGKILL after a grace period, sweeps any process left in the group (an
+// nginx worker outlives a killed master) and removes the directory. The
+// runtime signals only the process group it created, by its id.
+//
+// Validate renders a Spec the same way and runs the binary's own
+// configuration check on it.
+//
+// Linux (or another Unix with process groups) only.
+package process
