@@ -1,0 +1,249 @@
+package images
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/proxies/container"
+)
+
+// imagePath is the PATH of a racelab image, which has no other ENV.
+const imagePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+var suiteName = regexp.MustCompile(`^[a-z][a-z0-9]*$`)
+
+// Build makes the image of a Debian suite with no registry: debootstrap
+// bootstraps the suite with nginx and HAProxy into a temporary root
+// filesystem (mode 0700, removed afterwards), which is slimmed, read for
+// the proxy versions inside and imported into the local engine as
+// racelab/proxies:<suite>, also tagged racelab/nginx:<version> and
+// racelab/haproxy:<version>. An image that exists already is returned as
+// it is unless WithForce is given. Building needs root, debootstrap and a
+// Debian mirror: WithMirror's, else the one Mirror finds.
+func Build(ctx context.Context, suite string, opts ...Option) (Image, error) {
+	o := buildOptions{logger: slog.New(slog.DiscardHandler), progress: io.Discard}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if !suiteName.MatchString(suite) || !debianSuites[suite] {
+		return Image{}, fmt.Errorf("build image: suite %q: want a Debian suite such as %s", suite, strings.Join(DefaultSuites, ", "))
+	}
+	ref := SuiteRef(suite)
+	if !o.force {
+		s, err := container.InspectImage(ctx, ref)
+		if err == nil {
+			o.logger.Info("reusing image", "ref", ref, "id", s.ID)
+			return imageFrom(s), nil
+		}
+		if !errors.Is(err, container.ErrImageNotFound) {
+			return Image{}, fmt.Errorf("build image %s: %w", suite, err)
+		}
+	}
+	if os.Geteuid() != 0 {
+		return Image{}, fmt.Errorf("build image %s: debootstrap needs root; run `racelab images build` as root", suite)
+	}
+	debootstrap, err := exec.LookPath("debootstrap")
+	if err != nil {
+		return Image{}, fmt.Errorf("build image %s: debootstrap not found: install it (apt-get install debootstrap): %w", suite, err)
+	}
+	mirror := o.mirror
+	if mirror == "" {
+		if mirror, err = Mirror(); err != nil {
+			return Image{}, fmt.Errorf("build image %s: %w", suite, err)
+		}
+	}
+
+	tmp, err := os.MkdirTemp("", "racelab-rootfs-")
+	if err != nil {
+		return Image{}, fmt.Errorf("build image %s: %w", suite, err)
+	}
+	im, err := build(ctx, o, debootstrap, suite, mirror, filepath.Join(tmp, "rootfs"))
+	if rerr := removeTree(tmp); rerr != nil {
+		err = errors.Join(err, rerr)
+	}
+	if err != nil {
+		return Image{}, fmt.Errorf("build image %s: %w", suite, err)
+	}
+	return im, nil
+}
+
+func build(ctx context.Context, o buildOptions, debootstrap, suite, mirror, rootfs string) (Image, error) {
+	// The nginx package holds the binary from bookworm on (nginx-light
+	// and friends add modules on top of it).
+	pkgs := []string{"nginx", "haproxy"}
+	args := []string{"--variant=minbase", "--include=" + strings.Join(pkgs, ","), suite, rootfs, mirror}
+	o.logger.Info("bootstrapping", "suite", suite, "mirror", mirror, "packages", pkgs)
+	start := time.Now()
+	if err := runLogged(ctx, o.progress, debootstrap, args...); err != nil {
+		return Image{}, err
+	}
+	o.logger.Info("bootstrapped", "suite", suite, "took", time.Since(start).Round(time.Second))
+	if err := slim(rootfs); err != nil {
+		return Image{}, err
+	}
+
+	changes := []string{
+		"ENV PATH=" + imagePath,
+		"LABEL " + LabelSuite + "=" + suite,
+	}
+	versions := map[string]string{}
+	fsys := os.DirFS(rootfs)
+	for _, kind := range []proxies.Kind{proxies.KindNginx, proxies.KindHAProxy} {
+		pkg, deb, err := installedPackage(fsys, proxyBinaries[kind])
+		if err != nil {
+			return Image{}, err
+		}
+		v := UpstreamVersion(deb)
+		if v == "" {
+			return Image{}, fmt.Errorf("package %s: version %q has no upstream part", pkg, deb)
+		}
+		versions[string(kind)] = v
+		changes = append(changes, "LABEL "+labelVersionPrefix+string(kind)+"="+v)
+		o.logger.Info("proxy version", "suite", suite, "package", pkg, "debian_version", deb, "version", v)
+	}
+	if b, err := os.ReadFile(filepath.Join(rootfs, "etc/debian_version")); err == nil {
+		changes = append(changes, "LABEL "+LabelDebian+"="+strings.TrimSpace(string(b)))
+	}
+
+	ref := SuiteRef(suite)
+	var previous string // the image a forced rebuild replaces
+	if old, err := container.InspectImage(ctx, ref); err == nil {
+		previous = old.ID
+	}
+	pr, pw := io.Pipe()
+	packed := make(chan error, 1)
+	go func() {
+		err := writeRootfs(pw, rootfs)
+		pw.CloseWithError(err)
+		packed <- err
+	}()
+	s, err := container.ImportImage(ctx, pr, ref, changes)
+	pr.CloseWithError(errors.New("import finished"))
+	if perr := <-packed; perr != nil && err == nil {
+		err = perr
+	}
+	if err != nil {
+		return Image{}, err
+	}
+	for kind, v := range versions {
+		if err := container.TagImage(ctx, s.ID, KindRef(proxies.Kind(kind), v)); err != nil {
+			return Image{}, err
+		}
+	}
+	if previous != "" && previous != s.ID {
+		// Its tags moved to the new image; remove it unless a container
+		// still uses it.
+		if _, err := container.RemoveImage(ctx, previous); err != nil {
+			o.logger.Warn("previous image kept", "id", previous, "err", err)
+		}
+	}
+	if s, err = container.InspectImage(ctx, s.ID); err != nil {
+		return Image{}, err
+	}
+	im := imageFrom(s)
+	o.logger.Info("image built", "ref", im.Ref, "id", im.ID, "size", im.Size, "took", time.Since(start).Round(time.Second))
+	return im, nil
+}
+
+// runLogged runs a command in its own process group, copying its output
+// to w; it kills the whole group when ctx is done. The error carries the
+// last lines of output.
+func runLogged(ctx context.Context, w io.Writer, name string, args ...string) error {
+	tail := &tailBuffer{max: 4 << 10}
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C", "DEBIAN_FRONTEND=noninteractive")
+	cmd.Stdout = io.MultiWriter(w, tail)
+	cmd.Stderr = cmd.Stdout
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %w; last output:\n%s", filepath.Base(name), err, tail.String())
+	}
+	return nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(bytes.TrimSpace(t.buf)) }
+
+// slim removes what a proxy image does not need: package caches and
+// lists, manuals, translations, logs, and documentation except the
+// copyright files.
+func slim(rootfs string) error {
+	for _, dir := range []string{
+		"var/cache/apt", "var/lib/apt/lists", "usr/share/man", "usr/share/info",
+		"usr/share/locale", "usr/share/lintian", "var/log",
+	} {
+		if err := removeContents(filepath.Join(rootfs, dir)); err != nil {
+			return fmt.Errorf("slim rootfs: %w", err)
+		}
+	}
+	doc := filepath.Join(rootfs, "usr/share/doc")
+	err := filepath.WalkDir(doc, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() || d.Name() == "copyright" {
+			return nil
+		}
+		return os.Remove(p)
+	})
+	if err != nil {
+		return fmt.Errorf("slim rootfs: %w", err)
+	}
+	return nil
+}
+
+// removeContents empties dir if it is a real directory; a symlink is
+// left alone, so nothing outside the root filesystem is touched.
+func removeContents(dir string) error {
+	fi, err := os.Lstat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
