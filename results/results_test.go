@@ -175,3 +175,29 @@ func TestRaceWindow(t *testing.T) {
 		t.Errorf("first bin %+v", w.Bins[0])
 	}
 }
+
+func TestVersionChanges(t *testing.T) {
+	mk := func(version string, counts map[Outcome]int) Summary {
+		n := 0
+		for _, c := range counts {
+			n += c
+		}
+		return Summary{Cell: "c" + version, Trials: n, Counts: counts, Params: map[string]string{
+			"kind": "haproxy", "version": version, "variant": "explicit", "proxy": "haproxy-" + version, "retry": "off", "method": "GET"}}
+	}
+	sums := []Summary{
+		mk("3.0", map[Outcome]int{ClientEOF: 3}),
+		mk("2.6", map[Outcome]int{Proxy502: 3}),
+		mk("3.2", map[Outcome]int{ClientEOF: 3}),
+	}
+	ch := VersionChanges(sums)
+	if len(ch) != 1 {
+		t.Fatalf("changes: %v", ch)
+	}
+	if ch[0].From != "2.6" || ch[0].To != "3.0" || ch[0].Before != "proxy_502=3" || ch[0].After != "client_eof=3" || ch[0].Setting != "retry=off method=GET" {
+		t.Errorf("change: %+v", ch[0])
+	}
+	if !versionLess("1.9", "1.22") || versionLess("1.30", "1.26") {
+		t.Error("versions must order numerically")
+	}
+}

@@ -441,6 +441,8 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	c.Params = map[string]string{
 		"proxy":             ProxyLabel(c.Proxy),
 		"kind":              c.Proxy.Kind,
+		"version":           c.Proxy.Version,
+		"variant":           c.Proxy.Variant,
 		"proxy_idle":        FormatDuration(idle),
 		"backend_keepalive": FormatDuration(ka),
 		"margin":            FormatDuration(ka - idle),
@@ -479,7 +481,7 @@ func DefaultOffsets() []time.Duration {
 
 // paramNames are the parameters cells carry, for selectors.
 var paramNames = map[string]bool{
-	"proxy": true, "kind": true, "proxy_idle": true, "backend_keepalive": true, "margin": true, "retry": true,
+	"proxy": true, "kind": true, "version": true, "variant": true, "proxy_idle": true, "backend_keepalive": true, "margin": true, "retry": true,
 	"method": true, "client": true, "close": true, "mode": true, "fault": true, "gap": true,
 	"preset": true, "reuse": true, "backend": true,
 }

@@ -1,0 +1,298 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/racelab/racelab/lab"
+	"github.com/racelab/racelab/results"
+	"github.com/racelab/racelab/scenarios"
+)
+
+// runFlags are the flags shared by run and demo.
+type runFlags struct {
+	out      string
+	proxy    string
+	version  string
+	runtime  string
+	parallel int
+	shard    string
+	trials   int
+	keep     bool
+	quiet    bool
+}
+
+func (f *runFlags) register(fs interface {
+	StringVar(*string, string, string, string)
+	IntVar(*int, string, int, string)
+	BoolVar(*bool, string, bool, string)
+}, demo bool) {
+	fs.StringVar(&f.out, "o", "", "write results (JSON lines) to this file (default racelab-results/<scenario>-<run>.jsonl)")
+	fs.StringVar(&f.proxy, "proxy", "", "run on this proxy kind instead of the scenario's: go, nginx, haproxy, envoy")
+	fs.StringVar(&f.version, "proxy-version", "", "proxy version (container images)")
+	fs.StringVar(&f.runtime, "runtime", "", "runtime for external proxies: process or container")
+	fs.IntVar(&f.parallel, "parallel", lab.DefaultParallel(), "deterministic cells run at once (timing cells always run alone)")
+	fs.IntVar(&f.trials, "trials", 0, "override trials per cell")
+	fs.BoolVar(&f.keep, "keep", false, "keep proxies' temp dirs for debugging")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines")
+	if !demo {
+		fs.StringVar(&f.shard, "shard", "", "run shard K of N of the cells (K/N), for CI jobs that split a matrix")
+	}
+}
+
+// apply applies the overrides to a scenario.
+func (f *runFlags) apply(sc *scenarios.Scenario) error {
+	if f.proxy != "" {
+		sc.OverrideProxy(scenarios.Proxy{Kind: f.proxy, Version: f.version, Runtime: f.runtime})
+	} else if f.version != "" {
+		return fmt.Errorf("--proxy-version needs --proxy")
+	}
+	if f.runtime != "" {
+		if f.runtime != "process" && f.runtime != "container" {
+			return fmt.Errorf("--runtime %q: want process or container", f.runtime)
+		}
+		sc.OverrideRuntime(f.runtime)
+	}
+	if f.trials < 0 || f.trials > scenarios.MaxTrialsPerCell {
+		return fmt.Errorf("--trials %d: want 1..%d", f.trials, scenarios.MaxTrialsPerCell)
+	}
+	if f.trials > 0 {
+		sc.Base.Trials = f.trials
+		if sc.Base.MaxTrials > 0 && sc.Base.MaxTrials < f.trials {
+			sc.Base.MaxTrials = f.trials
+		}
+	}
+	if f.parallel < 1 {
+		return fmt.Errorf("--parallel %d: want 1 or more", f.parallel)
+	}
+	return nil
+}
+
+func (f *runFlags) shardKN() (int, int, error) {
+	if f.shard == "" {
+		return 0, 0, nil
+	}
+	ks, ns, ok := strings.Cut(f.shard, "/")
+	k, err1 := strconv.Atoi(ks)
+	n, err2 := strconv.Atoi(ns)
+	if !ok || err1 != nil || err2 != nil || n < 1 || k < 1 || k > n {
+		return 0, 0, fmt.Errorf("--shard %q: want K/N with 1 <= K <= N, like 2/4", f.shard)
+	}
+	return k, n, nil
+}
+
+// openResults creates the results file (and its directory).
+func openResults(path, scenario, runID string) (*os.File, string, error) {
+	if path == "" {
+		path = filepath.Join("racelab-results", fmt.Sprintf("%s-%s.jsonl", scenario, runID))
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, "", fmt.Errorf("create results dir: %w", err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, "", fmt.Errorf("create results file: %w", err)
+	}
+	return f, path, nil
+}
+
+func runRun(ctx context.Context, e *env, args []string) int {
+	fs := newFlags(e, "run", "run [flags] SCENARIO", `  racelab run six-step                      # built-in scenario (racelab scenarios lists them)
+  racelab run six-step --proxy nginx        # on nginx (process runtime)
+  racelab run matrix.yaml -o out.jsonl --parallel 2
+  racelab run matrix.yaml --shard 1/4       # a CI job's quarter of the cells
+`)
+	var f runFlags
+	f.register(fs, false)
+	pos, code, ok := parseInterleaved(e, fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		e.errorf("run takes one scenario (a file or a built-in name); got %d", len(pos))
+		return ExitUsage
+	}
+	sc, err := scenarios.Resolve(pos[0])
+	if err != nil {
+		fmt.Fprintln(e.stderr, err)
+		return ExitUsage
+	}
+	if err := f.apply(sc); err != nil {
+		e.errorf("%v", err)
+		return ExitUsage
+	}
+	k, n, err := f.shardKN()
+	if err != nil {
+		e.errorf("%v", err)
+		return ExitUsage
+	}
+	if _, err := sc.Cells(); err != nil {
+		fmt.Fprintln(e.stderr, err)
+		return ExitUsage
+	}
+	rep, path, err := execute(ctx, e, sc, &f, lab.WithShard(k, n))
+	if rep == nil {
+		e.errorf("%v", err)
+		return ExitFail
+	}
+	code = ExitOK
+	fmt.Fprintf(e.stdout, "scenario %s (timescale %g): durations below are the scenario's; they ran %gx as long\n",
+		sc.Name, rep.Manifest.Timescale, rep.Manifest.Timescale)
+	_ = results.Table(e.stdout, rep.Summaries)
+	printWindows(e.stdout, rep)
+	if ch := results.VersionChanges(rep.Summaries); len(ch) > 0 {
+		fmt.Fprintln(e.stdout, "\nWhat changed between versions:")
+		for _, c := range ch {
+			fmt.Fprintf(e.stdout, "  %s\n", c)
+		}
+	}
+	if len(sc.Expect) > 0 {
+		verdicts := scenarios.Evaluate(sc.Expect, rep.Summaries)
+		if !printVerdicts(e.stdout, verdicts) {
+			code = ExitFail
+		}
+	}
+	if err != nil || rep.Err() != nil {
+		e.errorf("%v", errors.Join(err, rep.Err()))
+		code = ExitFail
+	}
+	fmt.Fprintf(e.stdout, "results: %s\n", path)
+	return code
+}
+
+// execute runs a scenario with results streamed to a file.
+func execute(ctx context.Context, e *env, sc *scenarios.Scenario, f *runFlags, extra ...lab.Option) (*lab.Report, string, error) {
+	runID := lab.NewRunID()
+	file, path, err := openResults(f.out, sc.Name, runID)
+	if err != nil {
+		return nil, "", err
+	}
+	defer file.Close()
+	opts := append([]lab.Option{
+		lab.WithRunID(runID),
+		lab.WithResults(results.NewWriter(file)),
+		lab.WithParallel(f.parallel),
+		lab.WithKeep(f.keep),
+		lab.WithProgress(progressPrinter(e.stderr, f.quiet)),
+		lab.WithArgs(os.Args),
+	}, extra...)
+	start := time.Now()
+	rep, err := lab.Run(ctx, sc, opts...)
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintf(e.stderr, "racelab: interrupted after %s; every proxy started was stopped; results so far: %s\n", time.Since(start).Round(time.Millisecond), path)
+	}
+	return rep, path, err
+}
+
+// printVerdicts prints expectation verdicts and reports whether all passed.
+func printVerdicts(w io.Writer, vs []scenarios.Verdict) bool {
+	ok := true
+	fmt.Fprintln(w, "\nExpectations:")
+	for _, v := range vs {
+		mark := "PASS"
+		if !v.Pass {
+			mark, ok = "FAIL", false
+		}
+		fmt.Fprintf(w, "  %s  %s: %s\n", mark, v.Expectation, v.Message)
+	}
+	return ok
+}
+
+func runValidate(_ context.Context, e *env, args []string) int {
+	fs := newFlags(e, "validate", "validate FILE...", "  racelab validate scenario.yaml other.yaml\n")
+	if code, ok := parse(e, fs, args); !ok {
+		return code
+	}
+	if fs.NArg() == 0 {
+		e.errorf("validate needs at least one scenario file")
+		return ExitUsage
+	}
+	code := ExitOK
+	for _, path := range fs.Args() {
+		sc, err := scenarios.Resolve(path)
+		if err != nil {
+			fmt.Fprintln(e.stderr, err)
+			code = ExitUsage
+			continue
+		}
+		cells, _ := sc.Cells()
+		var est time.Duration
+		for i := range cells {
+			est += time.Duration(cells[i].Trials) * cells[i].TrialBudget()
+		}
+		fmt.Fprintf(e.stdout, "%s: ok: scenario %s, %d cells, about %s of trials (one cell at a time)\n", path, sc.Name, len(cells), est.Round(100*time.Millisecond))
+	}
+	return code
+}
+
+func runScenarios(_ context.Context, e *env, args []string) int {
+	fs := newFlags(e, "scenarios", "scenarios [NAME]", "  racelab scenarios            # list\n  racelab scenarios six-step   # print its YAML\n")
+	if code, ok := parse(e, fs, args); !ok {
+		return code
+	}
+	if fs.NArg() == 1 {
+		src, err := scenarios.BuiltinSource(fs.Arg(0))
+		if err != nil {
+			e.errorf("%v", err)
+			return ExitUsage
+		}
+		_, _ = e.stdout.Write(src)
+		return ExitOK
+	}
+	for _, name := range scenarios.Builtin() {
+		sc, err := scenarios.LoadBuiltin(name)
+		if err != nil {
+			e.errorf("built-in %s: %v", name, err)
+			return ExitFail
+		}
+		cells, _ := sc.Cells()
+		desc := sc.Description
+		if i := strings.Index(desc, ". "); i > 0 {
+			desc = desc[:i+1]
+		}
+		fmt.Fprintf(e.stdout, "%-22s %3d cells  %s\n", name, len(cells), desc)
+	}
+	return ExitOK
+}
+
+func boolCode(ok bool) int {
+	if ok {
+		return ExitOK
+	}
+	return ExitFail
+}
+
+// printWindows prints the race window of every timing-mode cell.
+func printWindows(w io.Writer, rep *lab.Report) {
+	for _, c := range rep.Cells {
+		if c.Cell.Mode != scenarios.ModeTiming || len(c.Records) == 0 {
+			continue
+		}
+		win := results.RaceWindow(c.Records, results.DefaultWindowBinNS)
+		fmt.Fprintf(w, "\nRace window of %s (offset of the request from the backend's idle deadline, measured; %d trials):\n", c.Cell.ID, win.Trials)
+		for _, b := range win.Bins {
+			bar := strings.Repeat("#", int(b.Rate*40+0.5))
+			fmt.Fprintf(w, "  %+7.2fms .. %+7.2fms  %3d/%-3d %-40s %s\n", float64(b.FromNS)/1e6, float64(b.ToNS)/1e6, b.Failures, b.Trials, bar, pctRange(b.Lo, b.Hi))
+		}
+		if win.Failures == 0 {
+			fmt.Fprintln(w, "  no failure: the race did not bite in this sweep")
+			continue
+		}
+		fmt.Fprintf(w, "  leading edge %+.2fms, plateau %+.2fms..%+.2fms (peak %.0f%%), tail %+.2fms: width %.2fms\n",
+			float64(win.LeadNS)/1e6, float64(win.PlateauFromNS)/1e6, float64(win.PlateauToNS)/1e6, win.PeakRate*100,
+			float64(win.TailNS)/1e6, float64(win.WidthNS)/1e6)
+	}
+}
+
+func pctRange(lo, hi float64) string {
+	return fmt.Sprintf("[%.0f%%, %.0f%%]", lo*100, hi*100)
+}

@@ -1,0 +1,355 @@
+package guard
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// Exit codes of Command.
+const (
+	ExitPass     = 0
+	ExitFail     = 1
+	ExitUnusable = 2
+)
+
+// Option configures Command.
+type Option func(*command)
+
+type command struct {
+	verifier Verifier
+	stdin    io.Reader
+	log      *slog.Logger
+}
+
+// WithVerifier sets the lab runner behind --verify.
+func WithVerifier(v Verifier) Option { return func(c *command) { c.verifier = v } }
+
+// WithStdin sets what a source path "-" reads (default os.Stdin).
+func WithStdin(r io.Reader) Option { return func(c *command) { c.stdin = r } }
+
+// WithLogger sets a logger for debug messages (default: none).
+func WithLogger(l *slog.Logger) Option { return func(c *command) { c.log = l } }
+
+const usage = `Usage: racelab guard [flags]
+
+Asserts the keep-alive parity rule for an HTTP/1.1 proxy and its backend:
+
+    backend_keepalive >= proxy_idle + margin
+
+so that the backend never closes an idle connection the proxy may still
+reuse (the cause of 502s with no backend error). Each side is an explicit
+value or is read from a real source. Every comparison prints in
+milliseconds. Exit status: 0 pass, 1 fail, 2 unusable input.
+
+Flags:
+  --backend-keepalive DUR   backend keep-alive idle timeout: 65s, 65000ms, off, unbounded
+  --backend-from KIND:PATH  read it: node, gunicorn, uvicorn, puma, tomcat, apache,
+                            nginx, env (env:FILE#VARIABLE); PATH - is standard input
+  --proxy-idle DUR          proxy's upstream idle timeout: 60s, 60000ms, off, unbounded
+  --proxy-from KIND:PATH    read it: nginx, haproxy, envoy, alb-json
+  --margin DUR              required headroom (default 5s)
+  --upstream NAME           nginx upstream, HAProxy backend or Envoy cluster to check
+                            (default: every one)
+  --cluster NAME            the same as --upstream, for Envoy
+  --backend-name NAME       Tomcat connector port, nginx server or Apache ServerName
+  --proxy-version V         version of the proxy, for defaults (nginx 1.29.7 pools by default)
+  --backend-version V       version of the backend runtime (Puma 7.0 defaults to 65s)
+  --root DIR                resolve absolute include paths under DIR
+  --require-explicit        treat a setting left to its default as unusable input:
+                            do not trust defaults on either side
+  --json                    print the verdict as JSON
+  --verify                  run the lab on each pair and check it agrees with the verdict
+
+Durations need a unit (ms, s, m, h): a bare "60" is rejected, since 60 s
+and 60 ms are both plausible. Sources read units the way their software
+does: nginx and Apache bare numbers are seconds, HAProxy's are
+milliseconds, Tomcat's and Node.js's are milliseconds, gunicorn's, uvicorn's
+and Puma's are whole seconds, Envoy's need an "s", an ALB's are seconds by
+the attribute's name, an env variable needs a unit or a name ending in _MS
+or _SECONDS.
+
+Examples:
+  racelab guard --backend-keepalive 65s --proxy-idle 60s --margin 2s
+  racelab guard --backend-from gunicorn:gunicorn.conf.py --proxy-from nginx:/etc/nginx/nginx.conf
+  racelab guard --backend-from tomcat:conf/server.xml --proxy-from envoy:envoy.yaml --cluster app
+  aws elbv2 describe-load-balancer-attributes --load-balancer-arn "$ARN" |
+    racelab guard --proxy-from alb-json:- --backend-from env:app.env#KEEP_ALIVE_TIMEOUT_MS --json
+`
+
+// Command runs `racelab guard ARGS...` and returns the exit code: 0 pass,
+// 1 fail (or the lab contradicts the verdict under --verify), 2 unusable
+// input and usage errors; -h prints usage and returns 0.
+func Command(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...Option) int {
+	c := &command{stdin: os.Stdin}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	f, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage)
+		return ExitPass
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "racelab guard: %v\nRun racelab guard -h for usage.\n", err)
+		return ExitUnusable
+	}
+	out, err := c.run(ctx, f)
+	if err != nil {
+		fmt.Fprintf(stderr, "racelab guard: %v\n", err)
+		if f.json {
+			writeJSON(stdout, jsonReport{Verdict: "error", Error: err.Error()})
+		}
+		return ExitUnusable
+	}
+	if f.json {
+		writeJSON(stdout, out.json())
+	} else {
+		out.text(stdout)
+	}
+	return out.exit()
+}
+
+type flags struct {
+	backendKeepAlive, backendFrom, proxyIdle, proxyFrom string
+	margin, upstream, cluster, backendName              string
+	proxyVersion, backendVersion, root                  string
+	json, verify, requireExplicit                       bool
+}
+
+func parseFlags(args []string) (*flags, error) {
+	f := &flags{}
+	fs := flag.NewFlagSet("guard", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&f.backendKeepAlive, "backend-keepalive", "", "")
+	fs.StringVar(&f.backendFrom, "backend-from", "", "")
+	fs.StringVar(&f.proxyIdle, "proxy-idle", "", "")
+	fs.StringVar(&f.proxyFrom, "proxy-from", "", "")
+	fs.StringVar(&f.margin, "margin", DefaultMargin.String(), "")
+	fs.StringVar(&f.upstream, "upstream", "", "")
+	fs.StringVar(&f.cluster, "cluster", "", "")
+	fs.StringVar(&f.backendName, "backend-name", "", "")
+	fs.StringVar(&f.proxyVersion, "proxy-version", "", "")
+	fs.StringVar(&f.backendVersion, "backend-version", "", "")
+	fs.StringVar(&f.root, "root", "", "")
+	fs.BoolVar(&f.json, "json", false, "")
+	fs.BoolVar(&f.verify, "verify", false, "")
+	fs.BoolVar(&f.requireExplicit, "require-explicit", false, "")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	switch {
+	case (f.backendKeepAlive == "") == (f.backendFrom == ""):
+		return nil, errors.New("give exactly one of --backend-keepalive and --backend-from")
+	case (f.proxyIdle == "") == (f.proxyFrom == ""):
+		return nil, errors.New("give exactly one of --proxy-idle and --proxy-from")
+	case f.upstream != "" && f.cluster != "":
+		return nil, errors.New("give at most one of --upstream and --cluster")
+	case isStdin(f.backendFrom) && isStdin(f.proxyFrom):
+		return nil, errors.New("only one source can read standard input")
+	case (f.upstream != "" || f.cluster != "" || f.proxyVersion != "") && f.proxyFrom == "":
+		return nil, errors.New("--upstream, --cluster and --proxy-version apply to --proxy-from")
+	case (f.backendName != "" || f.backendVersion != "") && f.backendFrom == "":
+		return nil, errors.New("--backend-name and --backend-version apply to --backend-from")
+	}
+	return f, nil
+}
+
+func isStdin(spec string) bool {
+	_, path, _ := strings.Cut(spec, ":")
+	path, _, _ = strings.Cut(path, "#")
+	return path == "-"
+}
+
+// outcome is a finished run.
+type outcome struct {
+	report  Report
+	margin  string
+	verify  []Verification
+	skipped []string
+}
+
+func (c *command) run(ctx context.Context, f *flags) (*outcome, error) {
+	margin, err := ParseDuration(f.margin)
+	if err != nil {
+		return nil, fmt.Errorf("--margin %w", err)
+	}
+	backends, err := c.side(f.backendKeepAlive, "--backend-keepalive", f.backendFrom, ReadBackend,
+		WithName(f.backendName), WithVersion(f.backendVersion), WithRoot(f.root))
+	if err != nil {
+		return nil, err
+	}
+	proxies, err := c.side(f.proxyIdle, "--proxy-idle", f.proxyFrom, ReadProxy,
+		WithName(f.upstream+f.cluster), WithVersion(f.proxyVersion), WithRoot(f.root))
+	if err != nil {
+		return nil, err
+	}
+	if f.requireExplicit {
+		if err := RequireExplicit(append(append([]Value{}, backends...), proxies...)); err != nil {
+			return nil, err
+		}
+	}
+	out := &outcome{report: CheckAll(backends, proxies, margin), margin: FormatMS(margin)}
+	for _, r := range out.report.Results {
+		if r.Err != nil {
+			return nil, r.Err
+		}
+	}
+	if !f.verify {
+		return out, nil
+	}
+	if c.verifier == nil {
+		return nil, errors.New("--verify: no lab is configured in this build to run the scenarios")
+	}
+	proxyKind, _, _ := strings.Cut(f.proxyFrom, ":")
+	backendKind, _, _ := strings.Cut(f.backendFrom, ":")
+	for i, r := range out.report.Results {
+		if r.Backend.State != StateFinite || r.Proxy.State != StateFinite {
+			out.skipped = append(out.skipped, fmt.Sprintf("pair %d: not verified: backend %s, proxy %s (the lab runs finite timeouts)", i+1, r.Backend.Show(), r.Proxy.Show()))
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+		c.log.Debug("verify pair", "pair", i+1, "backend", r.Backend.Show(), "proxy", r.Proxy.Show())
+		v, err := verifyPair(ctx, c.verifier, i+1, r, proxyKind, backendKind)
+		if err != nil {
+			return nil, err
+		}
+		out.verify = append(out.verify, v)
+	}
+	if len(out.verify) == 0 {
+		return nil, errors.New("--verify: no pair has finite timeouts on both sides to run in the lab")
+	}
+	return out, nil
+}
+
+// side reads one side: an explicit value or a source.
+func (c *command) side(explicit, flagName, spec string,
+	read func(string, ...ReadOption) ([]Value, error), opts ...ReadOption) ([]Value, error) {
+	if explicit != "" {
+		v, err := ParseValue(explicit, flagName)
+		if err != nil {
+			return nil, fmt.Errorf("%s %w", flagName, err)
+		}
+		return []Value{v}, nil
+	}
+	c.log.Debug("read source", "spec", spec)
+	return read(spec, append(opts, WithInput(c.stdin))...)
+}
+
+func (o *outcome) contradicted() bool {
+	for _, v := range o.verify {
+		if !v.Agrees {
+			return true
+		}
+	}
+	return false
+}
+
+func (o *outcome) exit() int {
+	if o.report.Pass && !o.contradicted() {
+		return ExitPass
+	}
+	return ExitFail
+}
+
+const caveat = "parity rules out idle-timeout closes only: max requests per connection, connection lifetimes, worker recycling and deploys still close connections; retry connection failures for idempotent requests only"
+
+func (o *outcome) text(w io.Writer) {
+	for i, r := range o.report.Results {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		verdict := "FAIL"
+		if r.Pass {
+			verdict = "PASS"
+		}
+		fmt.Fprintf(w, "%s %s\n", verdict, r.Inequality())
+		fmt.Fprintf(w, "  backend  %s\n", r.Backend)
+		fmt.Fprintf(w, "  proxy    %s\n", r.Proxy)
+		fmt.Fprintf(w, "  why      %s\n", r.Reason)
+		if r.Fix != "" {
+			fmt.Fprintf(w, "  fix      %s\n", r.Fix)
+		}
+		for _, n := range append(append([]string{}, r.Backend.Notes...), r.Proxy.Notes...) {
+			fmt.Fprintf(w, "  note     %s\n", n)
+		}
+		for _, v := range o.verify {
+			if v.Pair == i+1 {
+				fmt.Fprintf(w, "  lab      deterministic: %s\n", scenarioLine(v.Result.Deterministic))
+				fmt.Fprintf(w, "  lab      timing: %s\n", scenarioLine(v.Result.Timing))
+				fmt.Fprintf(w, "  lab      %s\n", v.Message)
+			}
+		}
+	}
+	for _, s := range o.skipped {
+		fmt.Fprintf(w, "verify: %s\n", s)
+	}
+	n, failed := len(o.report.Results), o.report.Failed()
+	switch {
+	case o.contradicted():
+		fmt.Fprintf(w, "guard: FAIL: the lab contradicts the guard's verdict (margin %s)\n", o.margin)
+	case o.report.Pass:
+		fmt.Fprintf(w, "guard: PASS: %d of %d pairs pass (margin %s)\nnote: %s\n", n, n, o.margin, caveat)
+	default:
+		fmt.Fprintf(w, "guard: FAIL: %d of %d pairs fail (margin %s)\n", failed, n, o.margin)
+	}
+}
+
+func scenarioLine(s ScenarioResult) string {
+	word := "not reproduced"
+	if s.Reproduced {
+		word = "reproduced"
+	}
+	return fmt.Sprintf("%s, %d of %d trials failed: %s", word, s.Failures, s.Trials, s.Summary)
+}
+
+type jsonReport struct {
+	Verdict  string         `json:"verdict"`
+	Pass     bool           `json:"pass"`
+	MarginMS *float64       `json:"margin_ms,omitempty"`
+	Results  []Result       `json:"results,omitempty"`
+	Verify   []Verification `json:"verify,omitempty"`
+	Lab      string         `json:"lab,omitempty"`
+	Skipped  []string       `json:"verify_skipped,omitempty"`
+	Caveat   string         `json:"caveat,omitempty"`
+	Error    string         `json:"error,omitempty"`
+}
+
+func (o *outcome) json() jsonReport {
+	out := jsonReport{Verdict: "fail", Results: o.report.Results, Verify: o.verify, Skipped: o.skipped, Caveat: caveat}
+	if o.report.Pass {
+		out.Verdict, out.Pass = "pass", true
+	}
+	if len(o.report.Results) > 0 {
+		m := ms(o.report.Results[0].Margin)
+		out.MarginMS = &m
+	}
+	if len(o.verify) > 0 {
+		out.Lab = "agrees"
+		if o.contradicted() {
+			out.Lab, out.Pass = "contradicts", false
+		}
+	}
+	return out
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}

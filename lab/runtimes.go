@@ -1,0 +1,102 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/racelab/racelab/images"
+	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/proxies/container"
+	"github.com/racelab/racelab/proxies/envoy"
+	"github.com/racelab/racelab/proxies/haproxy"
+	"github.com/racelab/racelab/proxies/nginx"
+	"github.com/racelab/racelab/proxies/process"
+	"github.com/racelab/racelab/scenarios"
+)
+
+func init() {
+	RegisterAdapter(nginx.Adapter{})
+	RegisterAdapter(haproxy.Adapter{})
+	RegisterAdapter(envoy.Adapter{})
+	RegisterLauncher(proxies.RuntimeProcess, launchProcess)
+	RegisterLauncher(proxies.RuntimeContainer, launchContainer)
+	availability = func(kind proxies.Kind) error {
+		a, ok := Adapter(kind)
+		if !ok {
+			return fmt.Errorf("no adapter for proxy kind %q", kind)
+		}
+		_, err := process.LookPath(a)
+		return err
+	}
+}
+
+// fillAddrs picks the ports an external proxy must be told.
+func fillAddrs(spec *proxies.Spec) error {
+	var err error
+	if spec.Listen, err = FreeAddr(); err != nil {
+		return err
+	}
+	if spec.Kind == proxies.KindEnvoy {
+		if spec.AdminListen, err = FreeAddr(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func launchProcess(ctx context.Context, cell *scenarios.Cell, spec proxies.Spec, env *Env) (proxies.Instance, error) {
+	a, ok := Adapter(spec.Kind)
+	if !ok {
+		return nil, fmt.Errorf("no adapter for proxy kind %q", spec.Kind)
+	}
+	if err := fillAddrs(&spec); err != nil {
+		return nil, err
+	}
+	p, err := process.Start(ctx, a, spec, process.WithKeep(env.Keep))
+	if err != nil {
+		if p != nil {
+			return p, err
+		}
+		return nil, err
+	}
+	if want := cell.Proxy.Version; want != "" && !versionMatches(p.Version(), want) {
+		return p, fmt.Errorf("%s on PATH is %s, the scenario asks for %s: install that version or use runtime container", spec.Kind, p.Version(), want)
+	}
+	return p, nil
+}
+
+func launchContainer(ctx context.Context, cell *scenarios.Cell, spec proxies.Spec, env *Env) (proxies.Instance, error) {
+	a, ok := Adapter(spec.Kind)
+	if !ok {
+		return nil, fmt.Errorf("no adapter for proxy kind %q", spec.Kind)
+	}
+	if err := container.Available(ctx); err != nil {
+		return nil, err
+	}
+	image := cell.Proxy.Image
+	if image == "" {
+		ref, _, err := images.Resolve(ctx, spec.Kind, cell.Proxy.Version)
+		if err != nil {
+			return nil, err
+		}
+		image = ref
+	}
+	if err := fillAddrs(&spec); err != nil {
+		return nil, err
+	}
+	p, err := container.Start(ctx, a, spec, image, container.WithRunID(env.RunID))
+	if err != nil {
+		if p != nil {
+			return p, err
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+// versionMatches reports whether have (1.22.1) is the version want names
+// (1.22 or 1.22.1).
+func versionMatches(have, want string) bool {
+	return have == want || strings.HasPrefix(have, want+".")
+}

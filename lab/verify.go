@@ -1,0 +1,111 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/racelab/racelab/guard"
+	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/results"
+	"github.com/racelab/racelab/scenarios"
+)
+
+// Verification settings: production values are scaled so the proxy's idle
+// timeout lasts verifyProxyIdle in deterministic mode, and the backend's
+// keep-alive lasts verifyTimingKeepAlive in timing mode.
+const (
+	verifyProxyIdle       = 200 * time.Millisecond
+	verifyTimingKeepAlive = 50 * time.Millisecond
+	verifyTrials          = 10
+	verifyTimingTrials    = 60
+)
+
+// GuardVerifier returns the guard's --verify: for the values it is given,
+// it runs a deterministic cell (the victim sent just after the backend's
+// keep-alive ran out) and a timing cell (the natural race swept around the
+// backend's idle deadline), on the proxy named by the values' source when
+// it is installed, else on the embedded proxy.
+func GuardVerifier(opts ...Option) guard.Verifier {
+	return func(ctx context.Context, req guard.VerifyRequest) (guard.VerifyResult, error) {
+		if req.BackendKeepAlive <= 0 || req.ProxyIdle <= 0 {
+			return guard.VerifyResult{}, fmt.Errorf("verify: need positive keep-alive and idle values")
+		}
+		kind := proxies.KindGo
+		switch k := proxies.Kind(req.ProxyKind); k {
+		case proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy:
+			if Available(k) == nil {
+				kind = k
+			}
+		}
+		proxyIdle := req.ProxyIdle
+		if kind == proxies.KindHAProxy {
+			// The guard bounds HAProxy's idle lifetime by 3 x
+			// pool-purge-delay; the adapter maps proxy_idle onto
+			// pool-purge-delay.
+			proxyIdle = req.ProxyIdle / 3
+		}
+		det := verifyCell(kind, proxyIdle, req.BackendKeepAlive, float64(verifyProxyIdle)/float64(req.ProxyIdle))
+		det.Mode, det.Trials = scenarios.ModeDeterministic, verifyTrials
+		det.Gap = scenarios.AutoGap(det.BackendKeepAlive, det.ProxyIdle)
+		tim := verifyCell(kind, proxyIdle, req.BackendKeepAlive, float64(verifyTimingKeepAlive)/float64(req.BackendKeepAlive))
+		tim.Mode, tim.Trials, tim.Offsets = scenarios.ModeTiming, verifyTimingTrials, scenarios.DefaultOffsets()
+		tim.Index = 1
+		var out guard.VerifyResult
+		for _, c := range []struct {
+			cell *scenarios.Cell
+			dst  *guard.ScenarioResult
+		}{{det, &out.Deterministic}, {tim, &out.Timing}} {
+			res := RunCell(ctx, c.cell, opts...)
+			if res.Err != nil {
+				return out, fmt.Errorf("verify %s cell: %w", c.cell.Mode, res.Err)
+			}
+			*c.dst = scenarioResult(c.cell, res)
+		}
+		return out, nil
+	}
+}
+
+func verifyCell(kind proxies.Kind, proxyIdle, keepAlive time.Duration, scale float64) *scenarios.Cell {
+	rt := proxies.RuntimeProcess
+	if kind == proxies.KindGo {
+		rt = proxies.RuntimeEmbedded
+	}
+	sc := func(d time.Duration) time.Duration { return time.Duration(float64(d) * scale).Round(time.Millisecond) }
+	c := &scenarios.Cell{
+		ID:               "verify",
+		Proxy:            scenarios.Proxy{Kind: string(kind), Runtime: string(rt), Variant: string(proxies.VariantExplicit)},
+		ProxyIdle:        max(sc(proxyIdle), time.Millisecond),
+		BackendKeepAlive: max(sc(keepAlive), time.Millisecond),
+		Retry:            proxies.RetryOff,
+		Method:           "GET",
+		Client:           scenarios.ClientPersistent,
+		Close:            "fin",
+		Fault:            "close-on-reuse",
+		Seed:             1,
+	}
+	c.Margin = c.BackendKeepAlive - c.ProxyIdle
+	c.ID = fmt.Sprintf("verify-%s-keepalive-%s-idle-%s", kind, scenarios.FormatDuration(c.BackendKeepAlive), scenarios.FormatDuration(c.ProxyIdle))
+	c.Params = map[string]string{"proxy": string(kind), "kind": string(kind)}
+	return c
+}
+
+func scenarioResult(c *scenarios.Cell, res *CellResult) guard.ScenarioResult {
+	var r guard.ScenarioResult
+	attributed := 0
+	for _, rec := range res.Records {
+		r.Trials++
+		if rec.Outcome.Failed() {
+			r.Failures++
+			if rec.Attributed {
+				attributed++
+			}
+		}
+	}
+	r.Reproduced = attributed > 0
+	lo, hi := results.Wilson(r.Failures, r.Trials)
+	r.Summary = fmt.Sprintf("%s on %s (backend keep-alive %s, proxy idle %s as run): %d of %d requests failed [%.0f%%, %.0f%%], %d attributed to the race",
+		c.Mode, c.Proxy.Kind, scenarios.FormatDuration(c.BackendKeepAlive), scenarios.FormatDuration(c.ProxyIdle),
+		r.Failures, r.Trials, lo*100, hi*100, attributed)
+	return r
+}
