@@ -45,6 +45,7 @@ func commands() []command {
 		{"validate", "check scenario files and report every problem with file:line:col", runValidate},
 		{"scenarios", "list the built-in scenarios, or print one", runScenarios},
 		{"report", "re-render a results file (also one cut off mid-run)", runReport},
+		{"behaviour", "tabulate what a stale reused connection does on every installed proxy", runBehaviour},
 		{"guard", "assert backend_keepalive >= proxy_idle + margin from real configs", runGuard},
 		{"images", "build proxy images with no registry (debootstrap + import)", runImages},
 		{"version", "print the version", runVersion},

@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/racelab/racelab/lab"
+)
+
+// tableLines returns the Markdown table rows of a behaviour page.
+func tableLines(page string) []string {
+	var out []string
+	for _, l := range strings.Split(page, "\n") {
+		if strings.HasPrefix(l, "|") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// The behaviour table in the docs is what a fresh run on this machine
+// produces. Deterministic mode makes every trial alike, so the table is
+// stable; a change in a proxy's behaviour (or version) shows up here.
+func TestBehaviourTableMatchesDocs(t *testing.T) {
+	docs, err := os.ReadFile("../docs/behaviour.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"nginx", "haproxy"} {
+		if !strings.Contains(string(docs), "| "+k+" ") && !strings.Contains(string(docs), " "+k+" ") {
+			t.Fatalf("docs/behaviour.md has no %s column", k)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	kinds := lab.AvailableKinds()
+	rep, err := lab.Run(ctx, lab.BehaviourScenario(kinds, 2))
+	if err != nil || rep.Err() != nil {
+		t.Fatalf("run: %v %v", err, rep.Err())
+	}
+	var buf bytes.Buffer
+	writeBehaviourPage(&buf, rep, kinds)
+	want, got := tableLines(string(docs)), tableLines(buf.String())
+	if strings.Join(want, "\n") != strings.Join(got, "\n") {
+		t.Fatalf("docs/behaviour.md differs from a fresh run: if the proxies or their versions changed on purpose, regenerate with `racelab behaviour -o docs/behaviour.md`\n--- fresh run\n%s\n--- docs\n%s",
+			strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
