@@ -177,16 +177,19 @@ func execute(ctx context.Context, e *env, sc *scenarios.Scenario, f *runFlags, e
 		return nil, "", err
 	}
 	defer file.Close()
+	prog := newProgress(e, f.quiet, progressCells(sc, f), progressOptions{})
+	defer prog.Close()
 	opts := append([]lab.Option{
 		lab.WithRunID(runID),
 		lab.WithResults(results.NewWriter(file)),
 		lab.WithParallel(f.parallel),
 		lab.WithKeep(f.keep),
-		lab.WithProgress(progressPrinter(e.stderr, f.quiet)),
+		lab.WithProgress(prog.callback()),
 		lab.WithArgs(os.Args),
 	}, extra...)
 	start := time.Now()
 	rep, err := lab.Run(ctx, sc, opts...)
+	prog.Close()
 	if errors.Is(err, context.Canceled) {
 		fmt.Fprintf(e.stderr, "racelab: interrupted after %s; every proxy started was stopped; results so far: %s\n", time.Since(start).Round(time.Millisecond), path)
 	}

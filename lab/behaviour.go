@@ -147,6 +147,8 @@ func behaviourText(c *CellResult) string {
 	if dups > 0 {
 		text += ", **ran twice**"
 	}
+	// Error and access lines arrive on two streams in either order.
+	sort.Strings(evOrder)
 	if len(evOrder) > 0 {
 		text += " (" + strings.Join(evOrder, "; ") + ")"
 	} else if counts[results.ClientEOF]+counts[results.ClientReset] > 0 {

@@ -35,6 +35,9 @@ type CellResult struct {
 	Proxy map[string]string
 	Note  string
 	Err   error
+	// Setup is how long the backend and proxy took to start and answer
+	// end to end; Elapsed is the whole cell, setup and teardown included.
+	Setup, Elapsed time.Duration
 }
 
 // RunCell runs one cell: it starts the backend and the proxy on fresh
@@ -64,11 +67,14 @@ func runCell(ctx context.Context, cell *scenarios.Cell, cfg *config) (res *CellR
 		}
 		res.Err = errors.Join(res.Err, cr.stop())
 	}()
+	began := time.Now()
+	defer func() { res.Elapsed = time.Since(began) }()
 	if err := cr.start(ctx); err != nil {
 		res.Err = err
 		res.Proxy = cr.proxyInfo()
 		return res
 	}
+	res.Setup = time.Since(began)
 	res.Proxy = cr.proxyInfo()
 	res.Err = cr.trials(ctx)
 	return res

@@ -1,0 +1,193 @@
+package lab
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/results"
+	"github.com/racelab/racelab/scenarios"
+)
+
+func benchKinds(b *testing.B) []proxies.Kind {
+	kinds := []proxies.Kind{proxies.KindGo}
+	for _, k := range []proxies.Kind{proxies.KindNginx, proxies.KindHAProxy} {
+		if Available(k) == nil {
+			kinds = append(kinds, k)
+		} else {
+			b.Logf("%s not installed: skipped", k)
+		}
+	}
+	return kinds
+}
+
+func benchCell(b *testing.B, src string, kind proxies.Kind) *scenarios.Cell {
+	b.Helper()
+	sc, err := scenarios.Load([]byte(src), "bench.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc.OverrideProxy(scenarios.Proxy{Kind: string(kind)})
+	cells, err := sc.Cells()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &cells[0]
+}
+
+// BenchmarkFirstAttributedFailure measures the time from a ready proxy (end
+// to end) to the first failure attributed to the race, for the demo's
+// broken cell: backend keep-alive 1s behind a 10s proxy idle timeout at
+// 1/50 scale, so the idle gap alone is 110ms.
+func BenchmarkFirstAttributedFailure(b *testing.B) {
+	for _, kind := range benchKinds(b) {
+		b.Run(string(kind), func(b *testing.B) {
+			cell := benchCell(b, "name: first\ntimescale: 0.02\nbase: {proxy_idle: 10s, backend_keepalive: 1s, trials: 5}\n", kind)
+			var total time.Duration
+			for i := 0; i < b.N; i++ {
+				cfg := newConfig(nil)
+				cr := &cellRun{cell: cell, cfg: cfg, rec: backends.NewRecorder()}
+				ctx := context.Background()
+				if err := cr.start(ctx); err != nil {
+					b.Fatal(err)
+				}
+				ready := time.Now()
+				rng := rand.New(rand.NewPCG(1, 1))
+				for seq := 0; ; seq++ {
+					rec, err := cr.trial(ctx, seq, rng)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if rec.Attributed {
+						break
+					}
+					if seq > 10 {
+						b.Fatal("no attributed failure in 10 trials")
+					}
+				}
+				total += time.Since(ready)
+				_ = cr.stop()
+			}
+			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-to-first-failure")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkDeterministicThroughput measures trials per second in one
+// deterministic cell with no idle gap: every trial is a priming request
+// plus a victim met by close-on-reuse, so about two round trips.
+func BenchmarkDeterministicThroughput(b *testing.B) {
+	for _, kind := range benchKinds(b) {
+		b.Run(string(kind), func(b *testing.B) {
+			cell := benchCell(b, "name: tput\nbase: {proxy_idle: 10s, backend_keepalive: 0s, gap: 0s, trials: 400}\n", kind)
+			var trials int
+			var elapsed time.Duration
+			for i := 0; i < b.N; i++ {
+				res := RunCell(context.Background(), cell)
+				if res.Err != nil {
+					b.Fatal(res.Err)
+				}
+				for _, r := range res.Records {
+					if !r.Attributed {
+						b.Fatalf("trial %d not an attributed failure: %s", r.Seq, r.Outcome)
+					}
+				}
+				trials += len(res.Records)
+				elapsed += res.Elapsed - res.Setup
+			}
+			b.ReportMetric(float64(trials)/elapsed.Seconds(), "trials/s")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkMatrixWallTime runs a 48-cell deterministic matrix on nginx and
+// HAProxy and compares its wall time with the lower bound: the sum of every
+// trial's idle gap and exchange divided by the cells that run at once, plus
+// one proxy start.
+func BenchmarkMatrixWallTime(b *testing.B) {
+	if Available(proxies.KindNginx) != nil || Available(proxies.KindHAProxy) != nil {
+		b.Skip("needs nginx and haproxy on PATH")
+	}
+	src := `name: matrix
+timescale: 0.01
+base: {proxy_idle: 10s, trials: 5}
+matrix:
+  proxy: [{kind: nginx}, {kind: haproxy}]
+  margin: [-9s, 2s]
+  retry: ["off", idempotent, all]
+  method: [GET, POST]
+  client: [persistent, fresh]
+`
+	sc, err := scenarios.Load([]byte(src), "matrix.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		parallel := DefaultParallel()
+		start := time.Now()
+		rep, err := Run(context.Background(), sc, WithParallel(parallel))
+		if err != nil || rep.Err() != nil {
+			b.Fatal(err, rep.Err())
+		}
+		wall := time.Since(start)
+		var work time.Duration
+		var setups []time.Duration
+		for _, c := range rep.Cells {
+			for _, r := range c.Records {
+				work += time.Duration(r.GapActualNS + r.LatencyNS)
+			}
+			setups = append(setups, c.Setup)
+		}
+		sort.Slice(setups, func(i, j int) bool { return setups[i] < setups[j] })
+		bound := work/time.Duration(parallel) + setups[len(setups)/2]
+		b.ReportMetric(float64(len(rep.Cells)), "cells")
+		b.ReportMetric(wall.Seconds(), "wall-s")
+		b.ReportMetric(bound.Seconds(), "bound-s")
+		b.ReportMetric(wall.Seconds()/bound.Seconds(), "wall/bound")
+		b.ReportMetric(setups[len(setups)/2].Seconds()*1000, "median-setup-ms")
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkTimerPrecision runs the race-window scenario (timing mode, run
+// alone as Run schedules timing cells) and reports how far each victim
+// left from its scheduled instant: |actual - scheduled offset| from the
+// backend's idle deadline.
+func BenchmarkTimerPrecision(b *testing.B) {
+	sc, err := scenarios.LoadBuiltin("race-window")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, kind := range benchKinds(b) {
+		b.Run(string(kind), func(b *testing.B) {
+			sc.OverrideProxy(scenarios.Proxy{Kind: string(kind)})
+			var errs []float64
+			var recs []results.Record
+			for i := 0; i < b.N; i++ {
+				rep, err := Run(context.Background(), sc)
+				if err != nil || rep.Err() != nil {
+					b.Fatal(err, rep.Err())
+				}
+				for _, r := range rep.Cells[0].Records {
+					errs = append(errs, math.Abs(float64(*r.OffsetNS-*r.ScheduledOffsetNS))/1e3)
+					recs = append(recs, r)
+				}
+			}
+			sort.Float64s(errs)
+			w := results.RaceWindow(recs, results.DefaultWindowBinNS)
+			b.ReportMetric(errs[len(errs)/2], "p50-us")
+			b.ReportMetric(errs[len(errs)*99/100], "p99-us")
+			b.ReportMetric(errs[len(errs)-1], "max-us")
+			b.ReportMetric(float64(w.WidthNS)/1e6, "window-ms")
+			b.ReportMetric(w.PeakRate, "peak-rate")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
