@@ -52,8 +52,9 @@ type Run struct {
 	Cells    []*Cell // in start order; cell_end lines update them
 	Records  []Record
 	// Verdicts are the expectation verdicts the run recorded (a verdicts
-	// line); HasVerdicts tells a run without expectations (a line with
-	// none) from a file that has no verdicts line at all.
+	// line; when a file has several, the last one counts); HasVerdicts
+	// tells a run without expectations (a line with none) from a file
+	// that has no verdicts line at all.
 	Verdicts    []Verdict
 	HasVerdicts bool
 	// Dropped describes lines that could not be read (a line cut off by an
@@ -155,7 +156,7 @@ func (r *Run) add(line []byte) error {
 		if err := json.Unmarshal(line, &v); err != nil {
 			return err
 		}
-		r.Verdicts = append(r.Verdicts, v.Verdicts...)
+		r.Verdicts = v.Verdicts
 		r.HasVerdicts = true
 	default:
 		return fmt.Errorf("unknown line type %q", head.Type)
