@@ -51,6 +51,7 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 	var files []string
 	var runErr error
 	var proxyDesc string
+	var sample *results.Record
 	for _, name := range []string{"six-step", "duplicates"} {
 		sc, err := scenarios.LoadBuiltin(name)
 		if err != nil {
@@ -78,8 +79,13 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 			runErr = err
 		}
 		sums = append(sums, rep.Summaries...)
-		verdicts = append(verdicts, scenarios.Evaluate(sc.Expect, rep.Summaries)...)
+		verdicts = append(verdicts, rep.Verdicts...)
 		for _, c := range rep.Cells {
+			for i := range c.Records {
+				if sample == nil && c.Records[i].Attributed && c.Cell.Params["retry"] == "off" {
+					sample = &c.Records[i]
+				}
+			}
 			if c.Proxy["version"] != "" && proxyDesc == "" {
 				proxyDesc = fmt.Sprintf("%s %s", c.Proxy["kind"], c.Proxy["version"])
 			}
@@ -91,7 +97,7 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 	if proxyDesc == "" {
 		proxyDesc = f.proxy
 	}
-	printDemo(e.stdout, proxyDesc, sums)
+	printDemo(e.stdout, proxyDesc, sums, sample)
 	ok := printVerdicts(e.stdout, verdicts)
 	fmt.Fprintf(e.stdout, "\nresults: %s\n", strings.Join(files, ", "))
 	if runErr != nil {
@@ -124,7 +130,7 @@ next:
 	return results.Summary{}, false
 }
 
-func printDemo(w io.Writer, proxy string, sums []results.Summary) {
+func printDemo(w io.Writer, proxy string, sums []results.Summary, sample *results.Record) {
 	line := func(label string, kv ...string) results.Summary {
 		s, ok := find(sums, kv...)
 		if !ok {
@@ -135,10 +141,24 @@ func printDemo(w io.Writer, proxy string, sums []results.Summary) {
 			label, s.Failures, s.Trials, results.Counts(s.Counts), s.Attributed, s.Failures, s.HiddenRetry, s.Duplicates)
 		return s
 	}
-	fmt.Fprintf(w, "\nThe keep-alive race on %s (one pooled upstream connection, time scaled 1/50)\n\n", proxy)
+	fmt.Fprintf(w, "\nThe keep-alive race on %s (one pooled upstream connection, time scaled 1/20)\n\n", proxy)
 	fmt.Fprintln(w, "(a) backend keep-alive 1s < proxy idle 10s, retry off: the backend closes first")
 	a1 := line("GET", "margin", "<0", "retry", "off", "method", "GET")
 	a2 := line("POST", "margin", "<0", "retry", "off", "method", "POST")
+	if sample != nil {
+		fmt.Fprintf(w, "    evidence for request %s: %s\n", sample.RequestID, sample.Attribution)
+		if len(sample.Proxy) == 0 && sample.Outcome == results.ClientEOF {
+			fmt.Fprintln(w, "    the proxy closed the client connection with no response and logged nothing: a 502 counter sees no failure")
+		}
+		for _, ev := range sample.Proxy {
+			switch {
+			case ev.Message != "":
+				fmt.Fprintf(w, "    the proxy's error log: %s\n", ev.Message)
+			case ev.Flags != "":
+				fmt.Fprintf(w, "    the proxy's access log: status %d, termination flags %s\n", ev.Status, ev.Flags)
+			}
+		}
+	}
 	fmt.Fprintln(w, "(b) the fix: backend keep-alive 12s >= proxy idle 10s + 2s margin")
 	b1 := line("GET", "margin", "2s", "retry", "off", "method", "GET")
 	b2 := line("POST", "margin", "2s", "retry", "off", "method", "POST")

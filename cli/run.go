@@ -155,11 +155,8 @@ func runRun(ctx context.Context, e *env, args []string) int {
 			fmt.Fprintf(e.stdout, "  %s\n", c)
 		}
 	}
-	if len(sc.Expect) > 0 {
-		verdicts := scenarios.Evaluate(sc.Expect, rep.Summaries)
-		if !printVerdicts(e.stdout, verdicts) {
-			code = ExitFail
-		}
+	if len(rep.Verdicts) > 0 && !printVerdicts(e.stdout, rep.Verdicts) {
+		code = ExitFail
 	}
 	if err != nil || rep.Err() != nil {
 		e.errorf("%v", errors.Join(err, rep.Err()))

@@ -24,6 +24,7 @@ type cellRun struct {
 	sink     func(results.Record) error
 	// generation counts backend starts (restarts included).
 	generation int
+	waits      evidenceWaits
 }
 
 // CellResult is what running one cell produced.

@@ -120,6 +120,19 @@ type Report struct {
 	Manifest  results.Manifest
 	Cells     []*CellResult
 	Summaries []results.Summary
+	// Verdicts are the scenario's expectations checked against the
+	// summaries (also written to the results file).
+	Verdicts []scenarios.Verdict
+}
+
+// Passed reports whether every verdict passed.
+func (r *Report) Passed() bool {
+	for _, v := range r.Verdicts {
+		if !v.Pass {
+			return false
+		}
+	}
+	return true
 }
 
 // Err joins every cell's error.
@@ -205,6 +218,18 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts ...Option) (*Report, 
 		}
 	}
 	rep.Summaries = summarize(rep)
+	rep.Verdicts = scenarios.Evaluate(sc.Expect, rep.Summaries)
+	if cfg.writer != nil {
+		// Written even when empty: a re-render then knows the run had no
+		// expectations, rather than that it was cut off before them.
+		vs := make([]results.Verdict, len(rep.Verdicts))
+		for i, v := range rep.Verdicts {
+			vs[i] = results.Verdict(v)
+		}
+		if err := cfg.writer.Write(results.NewVerdictsLine(vs)); err != nil {
+			return rep, err
+		}
+	}
 	return rep, ctx.Err()
 }
 

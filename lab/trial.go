@@ -135,15 +135,23 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 
 	// Proxy evidence: the access line normally follows within a
 	// millisecond; a proxy that drops the connection may log nothing.
-	ectx, cancel := context.WithTimeout(ctx, cr.cfg.evidenceWait)
+	class := resp.Class
+	if class == "" {
+		class = statusOutcome(resp.Status)
+	}
+	waitStart := time.Now()
+	ectx, cancel := context.WithTimeout(ctx, cr.waits.limit(class, cr.cfg.evidenceWait))
 	proxyEv, _ := cr.proxy.Evidence().Wait(ectx, rec.RequestID, "access")
 	cancel()
+	cr.waits.observe(class, hasSource(proxyEv, "access"), time.Since(waitStart))
 	if resp.Status != 200 && !hasSource(proxyEv, "error") {
 		// Error-log lines come on another stream than access lines (nginx:
 		// stderr and stdout) and may trail them.
-		ectx, cancel := context.WithTimeout(ctx, cr.cfg.evidenceWait/4)
+		ectx, cancel := context.WithTimeout(ctx, cr.waits.limit(class+"/error", cr.cfg.evidenceWait/4))
+		waitStart = time.Now()
 		proxyEv, _ = cr.proxy.Evidence().Wait(ectx, rec.RequestID, "error")
 		cancel()
+		cr.waits.observe(class+"/error", hasSource(proxyEv, "error"), time.Since(waitStart))
 	}
 	if ctx.Err() != nil {
 		return rec, ctx.Err()
@@ -224,4 +232,40 @@ func hasSource(evs []proxies.Evidence, source string) bool {
 		}
 	}
 	return false
+}
+
+// evidenceWaits learns, per outcome class, how long a proxy takes to log a
+// trial, so a proxy that never logs a class (HAProxy dropping a persistent
+// client connection writes no line) does not cost the full wait on every
+// trial. The first learnTrials of a class always get the full wait.
+type evidenceWaits struct {
+	seen    map[results.Outcome]int
+	arrived map[results.Outcome]int
+	slowest map[results.Outcome]time.Duration
+}
+
+const (
+	learnTrials     = 3
+	minEvidenceWait = 5 * time.Millisecond
+)
+
+func (w *evidenceWaits) limit(class results.Outcome, full time.Duration) time.Duration {
+	if w.seen == nil || w.seen[class] < learnTrials {
+		return full
+	}
+	if w.arrived[class] == 0 {
+		return minEvidenceWait
+	}
+	return min(full, max(minEvidenceWait, 4*w.slowest[class]))
+}
+
+func (w *evidenceWaits) observe(class results.Outcome, arrived bool, took time.Duration) {
+	if w.seen == nil {
+		w.seen, w.arrived, w.slowest = map[results.Outcome]int{}, map[results.Outcome]int{}, map[results.Outcome]time.Duration{}
+	}
+	w.seen[class]++
+	if arrived {
+		w.arrived[class]++
+		w.slowest[class] = max(w.slowest[class], took)
+	}
 }

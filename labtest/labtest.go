@@ -137,7 +137,7 @@ func run(t T, sc *scenarios.Scenario, cfg *config) *lab.Report {
 	if file != nil {
 		werr := error(nil)
 		if rep != nil {
-			werr = writeArtifacts(file, w, rep, sc)
+			werr = writeArtifacts(file, rep)
 		}
 		require.NoError(t, errors.Join(werr, file.Close()), "artifacts")
 		t.Logf("racelab: results and report in %s", strings.TrimSuffix(file.Name(), ".jsonl")+".{jsonl,html}")
@@ -156,14 +156,9 @@ func artifactName(t T, sc *scenarios.Scenario) string {
 	return strings.Trim(unsafeName.ReplaceAllString(name, "_"), "_")
 }
 
-func writeArtifacts(file *os.File, w *results.Writer, rep *lab.Report, sc *scenarios.Scenario) error {
-	verdicts := reports.ScenarioVerdicts(scenarios.Evaluate(sc.Expect, rep.Summaries))
-	if len(sc.Expect) == 0 {
-		verdicts = nil
-	}
-	if err := w.Write(results.NewVerdictsLine(verdicts)); err != nil {
-		return err
-	}
+func writeArtifacts(file *os.File, rep *lab.Report) error {
+	// lab.Run wrote the verdicts line into the results file already.
+	verdicts := reports.ScenarioVerdicts(rep.Verdicts)
 	html, err := os.Create(strings.TrimSuffix(file.Name(), ".jsonl") + ".html")
 	if err != nil {
 		return fmt.Errorf("create html report: %w", err)

@@ -161,8 +161,10 @@ func TestRaceWindow(t *testing.T) {
 		add(2600, false)
 	}
 	recs = append(recs, Record{Outcome: Proxy502}) // deterministic record: ignored
+	late, sched := int64(161_000_000), int64(0)
+	recs = append(recs, Record{Outcome: Proxy502, OffsetNS: &late, ScheduledOffsetNS: &sched}) // starved: counted, not binned
 	w := RaceWindow(recs, 250_000)
-	if w.Trials != 20 || w.Failures != 6 || len(w.Bins) != 5 {
+	if w.Trials != 20 || w.Failures != 6 || len(w.Bins) != 5 || w.OffSchedule != 1 {
 		t.Fatalf("window: %+v", w)
 	}
 	if w.LeadNS != 100_000 || w.TailNS != 1_100_000 || w.WidthNS != 1_000_000 {

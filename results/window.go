@@ -35,13 +35,23 @@ type Window struct {
 	PlateauFromNS int64   `json:"plateau_from_ns"`
 	PlateauToNS   int64   `json:"plateau_to_ns"`
 	PeakRate      float64 `json:"peak_rate"`
+	// OffSchedule counts trials left out because they went out more than
+	// OffScheduleNS from their scheduled offset (a starved scheduler, a
+	// slow priming request): binning them would smear the window.
+	OffSchedule int `json:"off_schedule"`
 }
+
+// OffScheduleNS is how far from its scheduled offset a trial may go out
+// and still count in the window: one millisecond, a third of the window.
+const OffScheduleNS = 1_000_000
 
 // DefaultWindowBinNS is the default bin width: 250µs.
 const DefaultWindowBinNS = 250_000
 
 // RaceWindow bins the timing-mode records (those with a measured offset)
-// into bins of binNS nanoseconds aligned on zero (the deadline).
+// into bins of binNS nanoseconds aligned on zero (the deadline), by their
+// measured offset; trials that went out far off schedule are counted, not
+// binned.
 func RaceWindow(recs []Record, binNS int64) Window {
 	if binNS <= 0 {
 		binNS = DefaultWindowBinNS
@@ -54,6 +64,12 @@ func RaceWindow(recs []Record, binNS int64) Window {
 			continue
 		}
 		off := *r.OffsetNS
+		if r.ScheduledOffsetNS != nil {
+			if d := off - *r.ScheduledOffsetNS; d > OffScheduleNS || d < -OffScheduleNS {
+				w.OffSchedule++
+				continue
+			}
+		}
 		k := int64(math.Floor(float64(off) / float64(binNS)))
 		b := bins[k]
 		if b == nil {
