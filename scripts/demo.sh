@@ -8,5 +8,5 @@ cd "$(dirname "$0")/.."
 need_go
 mkdir -p bin
 go build -o bin/racelab ./cmd/racelab
-PATH="$PATH:/usr/sbin:/usr/local/sbin"
+
 exec bin/racelab demo "$@"

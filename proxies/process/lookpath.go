@@ -2,45 +2,26 @@ package process
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/racelab/racelab/proxies"
 )
 
-// sbinDirs are searched after PATH: proxies install into sbin directories,
-// which are often missing from an unprivileged user's PATH.
-var sbinDirs = []string{"/usr/sbin", "/usr/local/sbin", "/sbin"}
-
-// LookPath finds the adapter's binary on PATH, then in /usr/sbin,
-// /usr/local/sbin and /sbin. The error wraps exec.ErrNotFound when the
-// binary is nowhere.
+// LookPath finds the adapter's binary on PATH, and only there: "is nginx
+// installed?" means what the user's shell would run. (Debian installs
+// proxies into /usr/sbin, which some users' PATH lacks; the error says so.)
+// The error wraps exec.ErrNotFound when the binary is not found.
 func LookPath(a proxies.Adapter) (string, error) {
 	name := a.Binary()
 	if name == "" {
 		return "", fmt.Errorf("look path %s: adapter names no binary", a.Kind())
 	}
-	if p, err := exec.LookPath(name); err == nil {
-		return filepath.Abs(p)
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("look path %s: %s not on PATH (Debian installs it in /usr/sbin): %w", a.Kind(), name, exec.ErrNotFound)
 	}
-	if strings.ContainsRune(name, filepath.Separator) {
-		return "", fmt.Errorf("look path %s: %s: %w", a.Kind(), name, exec.ErrNotFound)
-	}
-	for _, dir := range sbinDirs {
-		p := filepath.Join(dir, name)
-		if isExecutable(p) {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("look path %s: %s not on PATH nor in %s: %w",
-		a.Kind(), name, strings.Join(sbinDirs, ", "), exec.ErrNotFound)
-}
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+	return filepath.Abs(p)
 }
 
 func (o options) binaryFor(a proxies.Adapter) (string, error) {

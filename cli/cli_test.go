@@ -1,0 +1,221 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/racelab/racelab/lab"
+	"github.com/racelab/racelab/proxies"
+)
+
+// runCLI runs racelab in-process and returns its exit code and output.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code := MainContext(ctx, args, os.Getenv, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// requireProxy skips without the proxy, except in CI, where the test
+// command installs nginx and HAProxy and a skip would hide a gap.
+func requireProxy(t *testing.T, kind proxies.Kind) {
+	t.Helper()
+	if err := lab.Available(kind); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s must be installed in CI (scripts/test.sh installs it): %v", kind, err)
+		}
+		t.Skipf("%s not installed (apt-get install nginx-light haproxy): %v", kind, err)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("name: bad\nbase:\n  proxy_idle: 60\n  retyr: off\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		code int
+		want string // in stdout or stderr
+	}{
+		{nil, ExitUsage, "Usage:"},
+		{[]string{"help"}, ExitOK, "Commands:"},
+		{[]string{"--help"}, ExitOK, "Examples:"},
+		{[]string{"nope"}, ExitUsage, `unknown command "nope"`},
+		{[]string{"version"}, ExitOK, "racelab "},
+		{[]string{"run"}, ExitUsage, "run takes one scenario"},
+		{[]string{"run", "-h"}, ExitOK, "racelab run six-step"},
+		{[]string{"run", bad}, ExitUsage, bad + ":3:15: base.proxy_idle: duration 60 has no unit: write 60s"},
+		{[]string{"run", bad}, ExitUsage, bad + `:4:3: base: unknown field "retyr" (did you mean "retry"?)`},
+		{[]string{"run", "no-such-builtin"}, ExitUsage, "no built-in scenario"},
+		{[]string{"run", "six-step", "--shard", "5/4"}, ExitUsage, "--shard"},
+		{[]string{"run", "six-step", "--runtime", "vm"}, ExitUsage, "--runtime"},
+		{[]string{"run", "six-step", "--proxy", "squid"}, ExitUsage, `proxy kind "squid"`},
+		{[]string{"run", "six-step", "--bogus"}, ExitUsage, "flag provided but not defined"},
+		{[]string{"validate", "six-step", "margin-sweep"}, ExitOK, "ok: scenario margin-sweep"},
+		{[]string{"validate", bad}, ExitUsage, "duration 60 has no unit"},
+		{[]string{"scenarios"}, ExitOK, "six-step"},
+		{[]string{"scenarios", "production"}, ExitOK, "preset: [node"},
+		{[]string{"demo", "extra"}, ExitUsage, "demo takes no arguments"},
+		{[]string{"guard", "--backend-keepalive", "60", "--proxy-idle", "60s"}, ExitUsage, "60"},
+		{[]string{"guard", "--backend-keepalive", "65s", "--proxy-idle", "60s", "--margin", "2s"}, ExitOK, "PASS"},
+		{[]string{"guard", "--backend-keepalive", "5s", "--proxy-idle", "60s"}, ExitFail, "FAIL"},
+	}
+	for _, c := range cases {
+		code, out, errOut := runCLI(t, c.args...)
+		if code != c.code || !strings.Contains(out+errOut, c.want) {
+			t.Errorf("racelab %s: exit %d (want %d), want %q in output:\n%s%s", strings.Join(c.args, " "), code, c.code, c.want, out, errOut)
+		}
+	}
+}
+
+// A violated expectation exits 1 with a message that names the cell, the
+// expected value and the measured one with its interval.
+func TestViolatedExpectationExits1(t *testing.T) {
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "wrong.yaml")
+	src := `name: wrong
+timescale: 0.02
+base: {proxy_idle: 10s, backend_keepalive: 1s, trials: 3}
+expect:
+  - name: nothing fails
+    failure_rate: "0"
+`
+	if err := os.WriteFile(sc, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "run", sc, "-o", filepath.Join(dir, "out.jsonl"), "--quiet")
+	want := "FAIL  nothing fails: cell wrong: failure rate: expected 0, measured 3/3 100% [44%, 100%]"
+	if code != ExitFail || !strings.Contains(out, want) {
+		t.Fatalf("exit %d, want 1 and %q:\n%s%s", code, want, out, errOut)
+	}
+}
+
+func TestDemoOnNginx(t *testing.T) {
+	requireProxy(t, proxies.KindNginx)
+	code, out, errOut := runCLI(t, "demo", "-o", filepath.Join(t.TempDir(), "demo.jsonl"), "--quiet")
+	if code != ExitOK {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"The keep-alive race on nginx",
+		"(a) backend keep-alive 1s < proxy idle 10s",
+		"the proxy's error log: upstream prematurely closed connection",
+		"(b) the fix", "(c) timeouts still wrong", "(d) the backend ran the handler",
+		"every failure carries the backend's evidence",
+		"hidden retries the client never saw",
+		"retries execute the request twice",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "NOT SHOWN") || strings.Contains(out, "FAIL ") {
+		t.Errorf("demo did not show everything:\n%s", out)
+	}
+}
+
+// With nginx absent from PATH the demo runs on the embedded proxy and says
+// how to install nginx.
+func TestDemoWithoutNginx(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	code, out, errOut := runCLI(t, "demo", "-o", filepath.Join(t.TempDir(), "demo.jsonl"), "--quiet")
+	if code != ExitOK {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"nginx is not on PATH: running on the embedded Go proxy",
+		"apt-get install nginx-light",
+		"The keep-alive race on go ",
+		"16 of 16 requests failed",
+		"0 of 16 requests failed",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "NOT SHOWN") {
+		t.Errorf("demo did not show everything:\n%s", out)
+	}
+}
+
+// Every built-in scenario runs green on the embedded proxy, nginx and
+// HAProxy (the version ladder, which needs containers, has its own test).
+func TestBuiltinsGreen(t *testing.T) {
+	trials := map[string]string{"race-window": "150", "residual": "30"}
+	for _, kind := range []proxies.Kind{proxies.KindGo, proxies.KindNginx, proxies.KindHAProxy} {
+		for _, name := range []string{"six-step", "duplicates", "margin-sweep", "retry-boundary", "production", "residual", "race-window"} {
+			t.Run(string(kind)+"/"+name, func(t *testing.T) {
+				requireProxy(t, kind)
+				n := trials[name]
+				if n == "" {
+					n = "4"
+				}
+				code, out, errOut := runCLI(t, "run", name, "--proxy", string(kind), "--trials", n, "--quiet",
+					"-o", filepath.Join(t.TempDir(), name+".jsonl"))
+				if code != ExitOK {
+					t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+				}
+				if !strings.Contains(out, "PASS") {
+					t.Fatalf("no expectation checked:\n%s", out)
+				}
+				if name == "race-window" && !strings.Contains(out, "width") {
+					t.Errorf("no race window reported:\n%s", out)
+				}
+			})
+		}
+	}
+}
+
+// SIGINT in the middle of a run on nginx: the command exits, no nginx it
+// started is left, and every line of the results file parses.
+func TestSIGINTLeavesNoProxyAndValidResults(t *testing.T) {
+	requireProxy(t, proxies.KindNginx)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "racelab")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/racelab").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out := filepath.Join(dir, "out.jsonl")
+	cmd := exec.Command(bin, "run", "margin-sweep", "--proxy", "nginx", "--trials", "50", "-o", out, "--quiet")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		data, _ := os.ReadFile(out)
+		if bytes.Count(data, []byte(`"type":"trial"`)) >= 5 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if code := cmd.ProcessState.ExitCode(); code != ExitFail {
+			t.Errorf("exit %d (%v), want 1 for an interrupted run", code, err)
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("racelab did not stop within 30s of SIGINT")
+	}
+	if !strings.Contains(stderr.String(), "interrupted") {
+		t.Errorf("stderr does not say it was interrupted:\n%s", stderr.String())
+	}
+	checkResultsAndPIDs(t, out)
+}

@@ -1,0 +1,120 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/racelab/racelab/images"
+	"github.com/racelab/racelab/proxies/container"
+)
+
+// requireEngine skips without a Docker engine (failing in CI, which has
+// one), and builds the proxy images of the given suites when missing, with
+// no registry.
+func requireEngine(t *testing.T, suites ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	if err := container.Available(ctx); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI has a Docker engine, but: %v", err)
+		}
+		t.Skipf("docker engine not reachable: %v (start a Docker engine to run this test)", err)
+	}
+	for _, s := range suites {
+		start := time.Now()
+		img, err := images.Build(ctx, s)
+		if err != nil {
+			t.Fatalf("build %s image: %v", s, err)
+		}
+		t.Logf("image %s (%v) ready in %s", img.Ref, img.Versions, time.Since(start).Round(time.Second))
+	}
+}
+
+func noRacelabContainers(t *testing.T) {
+	t.Helper()
+	left, err := container.List(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range left {
+		t.Errorf("racelab container left behind: %s (%s, %s)", c.ID, c.Image, c.State)
+	}
+}
+
+// The version ladder runs nginx 1.22/1.26/1.30 and HAProxy 2.6/3.0/3.2 in
+// containers from images built here, with explicit and default configs,
+// and names every behaviour that changed between versions.
+func TestVersionLadder(t *testing.T) {
+	requireEngine(t, "bookworm", "trixie", "sid")
+	code, out, errOut := runCLI(t, "run", "version-ladder", "--quiet", "-o", filepath.Join(t.TempDir(), "ladder.jsonl"))
+	if code != ExitOK {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"nginx-1.22@container", "nginx-1.26@container", "nginx-1.30@container",
+		"haproxy-2.6@container", "haproxy-3.0@container", "haproxy-3.2@container",
+		"nginx-1.30(defaults)@container", "haproxy-3.2(defaults)@container",
+		"What changed between versions:",
+		// nginx 1.29.7 made upstream keep-alive the default: the race
+		// appears in the defaults variant.
+		"nginx (defaults) retry=off method=POST client=fresh fault=close-on-reuse margin=-9s: 1.26 ok=3 -> 1.30 proxy_502=3",
+		// HAProxy 3.0 drops a fresh client connection where 2.6 said 502.
+		"haproxy (explicit) retry=off method=GET client=fresh fault=close-on-reuse margin=-9s: 2.6 proxy_502=3 -> 3.0 client_eof=3",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ladder output lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out)
+	}
+	noRacelabContainers(t)
+}
+
+// SIGINT in the middle of a container run leaves no racelab container.
+func TestSIGINTLeavesNoContainer(t *testing.T) {
+	requireEngine(t, "bookworm")
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "racelab")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/racelab").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out := filepath.Join(dir, "out.jsonl")
+	cmd := exec.Command(bin, "run", "six-step", "--proxy", "nginx", "--runtime", "container", "--trials", "50", "-o", out, "--quiet")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		data, _ := os.ReadFile(out)
+		if bytes.Count(data, []byte(`"type":"trial"`)) >= 3 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("racelab did not stop within 60s of SIGINT:\n%s", stderr.String())
+	}
+	noRacelabContainers(t)
+	data, err := os.ReadFile(out)
+	if err != nil || bytes.Count(data, []byte(`"type":"trial"`)) < 3 {
+		t.Fatalf("results: %v\n%s", err, data)
+	}
+}
