@@ -86,16 +86,13 @@ func (c *client) ensure(ctx context.Context) error {
 
 // checkAlive replaces a persistent connection that the proxy closed while
 // it sat idle, so that a client-side idle close is never mistaken for the
-// upstream race. Call it before the precise wait, never on the send path.
+// upstream race. It never blocks (a non-blocking peek, no timer), so it
+// can run just before the send.
 func (c *client) checkAlive(ctx context.Context) error {
 	if c.conn == nil || !c.persistent {
 		return c.ensure(ctx)
 	}
-	_ = c.conn.SetReadDeadline(time.Now().Add(200 * time.Microsecond))
-	_, err := c.br.Peek(1)
-	_ = c.conn.SetReadDeadline(time.Time{})
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	if c.br.Buffered() == 0 && peekAlive(c.conn) {
 		return nil
 	}
 	c.close()

@@ -12,6 +12,9 @@ import (
 	"github.com/racelab/racelab/scenarios"
 )
 
+// checkLead is how long before the send the client connection is checked.
+const checkLead = 50 * time.Microsecond
+
 // eventWait bounds the wait for a backend event that must follow a
 // response (the backend records it right after its write returns).
 const eventWait = 2 * time.Second
@@ -90,11 +93,10 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 		rec.FaultArmed = true
 	}
 	victim := newRequest(rec.RequestID, c.Method, fault)
-	// Client-side housekeeping stays off the timing path.
-	if time.Until(target) > 5*time.Millisecond {
-		if err := waitUntil(ctx, target.Add(-3*time.Millisecond)); err != nil {
-			return rec, err
-		}
+	// One wait to just before the send, a non-blocking check that the
+	// client connection survived the gap, then the last few microseconds.
+	if err := waitUntil(ctx, target.Add(-checkLead)); err != nil {
+		return rec, err
 	}
 	if err := cr.client.checkAlive(ctx); err != nil {
 		return rec, err
