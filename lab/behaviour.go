@@ -18,7 +18,7 @@ import (
 // connection.
 func BehaviourScenario(kinds []proxies.Kind, trials int) *scenarios.Scenario {
 	sc := &scenarios.Scenario{
-		Name:      "behaviour",
+		Name: "behaviour",
 		// 1/20 scale: the victim leaves 225ms before the proxy's idle
 		// timer is due, which a busy machine keeps.
 		Timescale: 0.05,
