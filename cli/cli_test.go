@@ -180,22 +180,38 @@ func TestBuiltinsGreen(t *testing.T) {
 // started is left, and every line of the results file parses.
 func TestSIGINTLeavesNoProxyAndValidResults(t *testing.T) {
 	requireProxy(t, proxies.KindNginx)
+	out, code, stderr := interruptRun(t, 5, 30*time.Second, "run", "margin-sweep", "--proxy", "nginx", "--trials", "50")
+	if code != ExitFail {
+		t.Errorf("exit %d, want 1 for an interrupted run", code)
+	}
+	if !strings.Contains(stderr, "interrupted") {
+		t.Errorf("stderr does not say it was interrupted:\n%s", stderr)
+	}
+	checkResultsAndPIDs(t, out)
+}
+
+// interruptRun builds racelab, runs it with args (and -o FILE), sends
+// SIGINT once the results file holds minTrials trials, and waits up to
+// stopWithin for it to exit. It returns the results file, the exit code
+// and stderr.
+func interruptRun(t *testing.T, minTrials int, stopWithin time.Duration, args ...string) (string, int, string) {
+	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "racelab")
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/racelab").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	out := filepath.Join(dir, "out.jsonl")
-	cmd := exec.Command(bin, "run", "margin-sweep", "--proxy", "nginx", "--trials", "50", "-o", out, "--quiet")
+	cmd := exec.Command(bin, append(args, "-o", out, "--quiet")...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		data, _ := os.ReadFile(out)
-		if bytes.Count(data, []byte(`"type":"trial"`)) >= 5 {
+		if bytes.Count(data, []byte(`"type":"trial"`)) >= minTrials {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -206,16 +222,10 @@ func TestSIGINTLeavesNoProxyAndValidResults(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
-	case err := <-done:
-		if code := cmd.ProcessState.ExitCode(); code != ExitFail {
-			t.Errorf("exit %d (%v), want 1 for an interrupted run", code, err)
-		}
-	case <-time.After(30 * time.Second):
+	case <-done:
+	case <-time.After(stopWithin):
 		_ = cmd.Process.Kill()
-		t.Fatal("racelab did not stop within 30s of SIGINT")
+		t.Fatalf("racelab did not stop within %s of SIGINT:\n%s", stopWithin, stderr.String())
 	}
-	if !strings.Contains(stderr.String(), "interrupted") {
-		t.Errorf("stderr does not say it was interrupted:\n%s", stderr.String())
-	}
-	checkResultsAndPIDs(t, out)
+	return out, cmd.ProcessState.ExitCode(), stderr.String()
 }

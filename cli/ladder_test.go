@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -81,37 +80,7 @@ func TestVersionLadder(t *testing.T) {
 // SIGINT in the middle of a container run leaves no racelab container.
 func TestSIGINTLeavesNoContainer(t *testing.T) {
 	requireEngine(t, "bookworm")
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "racelab")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/racelab").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	out := filepath.Join(dir, "out.jsonl")
-	cmd := exec.Command(bin, "run", "six-step", "--proxy", "nginx", "--runtime", "container", "--trials", "50", "-o", out, "--quiet")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		data, _ := os.ReadFile(out)
-		if bytes.Count(data, []byte(`"type":"trial"`)) >= 3 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatalf("racelab did not stop within 60s of SIGINT:\n%s", stderr.String())
-	}
+	out, _, _ := interruptRun(t, 3, 60*time.Second, "run", "six-step", "--proxy", "nginx", "--runtime", "container", "--trials", "50")
 	noRacelabContainers(t)
 	data, err := os.ReadFile(out)
 	if err != nil || bytes.Count(data, []byte(`"type":"trial"`)) < 3 {

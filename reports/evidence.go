@@ -119,17 +119,7 @@ func DescribeSummary(s results.Summary) string {
 }
 
 // Percent formats a rate like results.Table does: "0%", "9.5%", "72%".
-func Percent(f float64) string {
-	switch {
-	case f == 0:
-		return "0%"
-	case f == 1:
-		return "100%"
-	case f < 0.1:
-		return fmt.Sprintf("%.1f%%", f*100)
-	}
-	return fmt.Sprintf("%.0f%%", f*100)
-}
+func Percent(f float64) string { return results.Percent(f) }
 
 // SampleFailure picks the record that best shows a failure among recs:
 // the first attributed failure with a recorded backend close, else the

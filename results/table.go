@@ -39,10 +39,11 @@ func Table(w io.Writer, sums []Summary) error {
 
 // Rate formats a cell's failure rate with its interval.
 func Rate(s Summary) string {
-	return fmt.Sprintf("%d/%d %s [%s, %s]", s.Failures, s.Trials, pct(s.FailureRate), pct(s.CILow), pct(s.CIHigh))
+	return fmt.Sprintf("%d/%d %s [%s, %s]", s.Failures, s.Trials, Percent(s.FailureRate), Percent(s.CILow), Percent(s.CIHigh))
 }
 
-func pct(f float64) string {
+// Percent formats a rate compactly: "0%", "9.5%", "72%", "100%".
+func Percent(f float64) string {
 	switch {
 	case f == 0:
 		return "0%"
