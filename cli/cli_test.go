@@ -229,3 +229,30 @@ func interruptRun(t *testing.T, minTrials int, stopWithin time.Duration, args ..
 	}
 	return out, cmd.ProcessState.ExitCode(), stderr.String()
 }
+
+// Shards of one matrix run separately and merge into one report: every
+// cell once, and expectations whose cells sit in the other shard do not
+// fail a shard.
+func TestShardsMergeIntoOneReport(t *testing.T) {
+	dir := t.TempDir()
+	var files []string
+	for _, k := range []string{"1/2", "2/2"} {
+		f := filepath.Join(dir, strings.Replace(k, "/", "of", 1)+".jsonl")
+		code, out, errOut := runCLI(t, "run", "retry-boundary", "--proxy", "go", "--trials", "2", "--shard", k, "--quiet", "-o", f)
+		if code != ExitOK {
+			t.Fatalf("shard %s: exit %d\n%s%s", k, code, out, errOut)
+		}
+		files = append(files, f)
+	}
+	code, out, errOut := runCLI(t, append([]string{"report", "--format", "csv"}, files...)...)
+	if code != ExitOK {
+		t.Fatalf("merged report: exit %d\n%s%s", code, out, errOut)
+	}
+	if rows := strings.Count(strings.TrimSpace(out), "\n"); rows != 12 {
+		t.Errorf("merged CSV has %d cell rows, want the matrix's 12:\n%s", rows, out)
+	}
+	code, _, errOut = runCLI(t, "report", files[0], files[0])
+	if code != ExitFail || !strings.Contains(errOut, "is in both") {
+		t.Errorf("the same shard twice: exit %d, %s", code, errOut)
+	}
+}

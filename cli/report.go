@@ -19,7 +19,8 @@ func runReport(_ context.Context, e *env, args []string) int {
 	for _, f := range reports.Formats() {
 		names = append(names, string(f))
 	}
-	fs := newFlags(e, "report", "report [flags] RESULTS.jsonl", `  racelab report out.jsonl                              # terminal table
+	fs := newFlags(e, "report", "report [flags] RESULTS.jsonl [MORE.jsonl...]", `  racelab report out.jsonl                              # terminal table
+  racelab report shard1.jsonl shard2.jsonl --format junit -o junit.xml  # shards of one run, merged
   racelab report out.jsonl --format html -o report.html # self-contained HTML with charts
   racelab report out.jsonl --format md                  # Markdown for a pull-request comment
   racelab report out.jsonl --format junit -o junit.xml --scenario six-step
@@ -37,8 +38,8 @@ file cannot be read, 2 usage error.
 	if !ok {
 		return code
 	}
-	if len(pos) != 1 {
-		e.errorf("report takes one results file; got %d", len(pos))
+	if len(pos) == 0 {
+		e.errorf("report takes a results file (or several: the shards of one run, merged)")
 		return ExitUsage
 	}
 	f, err := reports.ParseFormat(*format)
@@ -55,18 +56,27 @@ file cannot be read, 2 usage error.
 		}
 		opts = append(opts, reports.WithExpectations(sc.Expect))
 	}
-	path := pos[0]
-	run, err := results.ReadFile(path)
+	var runs []*results.Run
+	for _, p := range pos {
+		r, err := results.ReadFile(p)
+		if err != nil {
+			e.errorf("report: %v", err)
+			return ExitFail
+		}
+		if len(r.Dropped) > 0 {
+			e.errorf("%s is incomplete: %d line(s) dropped; rendering what is complete", p, len(r.Dropped))
+			for _, d := range r.Dropped {
+				fmt.Fprintf(e.stderr, "  dropped %s\n", d)
+			}
+		}
+		runs = append(runs, r)
+	}
+	run, err := results.Merge(pos, runs)
 	if err != nil {
 		e.errorf("report: %v", err)
 		return ExitFail
 	}
-	if len(run.Dropped) > 0 {
-		e.errorf("%s is incomplete: %d line(s) dropped; rendering what is complete", path, len(run.Dropped))
-		for _, d := range run.Dropped {
-			fmt.Fprintf(e.stderr, "  dropped %s\n", d)
-		}
-	}
+	path := strings.Join(pos, ", ")
 	if run.Manifest == nil && len(run.Cells) == 0 && len(run.Records) == 0 {
 		e.errorf("report: %s holds no racelab results (no manifest, cell or trial line)", path)
 		return ExitFail
@@ -74,7 +84,7 @@ file cannot be read, 2 usage error.
 	if sc != nil && run.Manifest != nil && run.Manifest.Scenario != sc.Name {
 		e.errorf("note: evaluating scenario %s's expectations on a run of %s", sc.Name, run.Manifest.Scenario)
 	}
-	rep := reports.New(run, append([]reports.Option{reports.WithSource(filepath.Base(path))}, opts...)...)
+	rep := reports.New(run, append([]reports.Option{reports.WithSource(sourceName(pos))}, opts...)...)
 	if err := writeReport(e.stdout, *out, rep, f); err != nil {
 		e.errorf("report: %v", err)
 		return ExitFail
@@ -108,4 +118,12 @@ func writeReport(stdout io.Writer, path string, rep *reports.Report, f reports.F
 		return errors.Join(err, os.Remove(path))
 	}
 	return nil
+}
+
+func sourceName(paths []string) string {
+	names := make([]string, len(paths))
+	for i, p := range paths {
+		names[i] = filepath.Base(p)
+	}
+	return strings.Join(names, " + ")
 }

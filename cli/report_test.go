@@ -143,7 +143,7 @@ func TestReportUsage(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"report"}, ExitUsage, "report takes one results file; got 0"},
+		{[]string{"report"}, ExitUsage, "report takes a results file (or several"},
 		{[]string{"report", file, "--format", "pdf"}, ExitUsage, `--format: format "pdf": want one of table, html, md, csv, json, junit`},
 		{[]string{"report", file, "--scenario", "no-such-scenario"}, ExitUsage, `no built-in scenario "no-such-scenario"`},
 		{[]string{"report", filepath.Join(t.TempDir(), "missing.jsonl")}, ExitFail, "no such file"},

@@ -203,3 +203,21 @@ func TestVersionChanges(t *testing.T) {
 		t.Error("versions must order numerically")
 	}
 }
+
+func TestMergeShards(t *testing.T) {
+	a, _ := Read(bytes.NewReader(writeAll(t, sampleRun()[:6])))
+	bLines := append([]any{sampleRun()[0]}, sampleRun()[2], sampleRun()[7], sampleRun()[8], sampleRun()[9])
+	b, _ := Read(bytes.NewReader(writeAll(t, bLines)))
+	// the first shard holds cell a; the second cell b
+	a.Cells = a.Cells[:1]
+	m, err := Merge([]string{"1.jsonl", "2.jsonl"}, []*Run{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Cells) != 2 || len(m.Records) != 5 || m.Manifest.RunID != "r1+r1" {
+		t.Fatalf("merged: %d cells, %d records, run %s", len(m.Cells), len(m.Records), m.Manifest.RunID)
+	}
+	if _, err := Merge([]string{"1", "2"}, []*Run{a, a}); err == nil || !strings.Contains(err.Error(), "cell a is in both 1 and 2") {
+		t.Errorf("duplicate cell: %v", err)
+	}
+}
