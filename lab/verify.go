@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/racelab/racelab/backends"
 	"github.com/racelab/racelab/guard"
 	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/results"
@@ -73,15 +74,14 @@ func verifyCell(kind proxies.Kind, proxyIdle, keepAlive time.Duration, scale flo
 	}
 	sc := func(d time.Duration) time.Duration { return time.Duration(float64(d) * scale).Round(time.Millisecond) }
 	c := &scenarios.Cell{
-		ID:               "verify",
 		Proxy:            scenarios.Proxy{Kind: string(kind), Runtime: string(rt), Variant: string(proxies.VariantExplicit)},
 		ProxyIdle:        max(sc(proxyIdle), time.Millisecond),
 		BackendKeepAlive: max(sc(keepAlive), time.Millisecond),
 		Retry:            proxies.RetryOff,
 		Method:           "GET",
 		Client:           scenarios.ClientPersistent,
-		Close:            "fin",
-		Fault:            "close-on-reuse",
+		Close:            backends.CloseFIN,
+		Fault:            backends.FaultCloseOnReuse,
 		Seed:             1,
 	}
 	c.Margin = c.BackendKeepAlive - c.ProxyIdle
