@@ -42,6 +42,13 @@ func Build(ctx context.Context, suite string, opts ...Option) (Image, error) {
 		return Image{}, fmt.Errorf("build image: suite %q: want a Debian suite such as %s", suite, strings.Join(DefaultSuites, ", "))
 	}
 	ref := SuiteRef(suite)
+	// Builds of one suite are serialised across processes (parallel test
+	// packages, two CLI runs): the second waits, then reuses the image.
+	unlock, err := lockSuite(ctx, suite)
+	if err != nil {
+		return Image{}, fmt.Errorf("build image %s: %w", suite, err)
+	}
+	defer unlock()
 	if !o.force {
 		s, err := container.InspectImage(ctx, ref)
 		if err == nil {
