@@ -160,10 +160,10 @@ func TestBuiltinsGreen(t *testing.T) {
 				if n == "" {
 					n = "4"
 				}
-				code, out, errOut := runCLI(t, "run", name, "--proxy", string(kind), "--trials", n, "--quiet",
-					"-o", filepath.Join(t.TempDir(), name+".jsonl"))
+				file := filepath.Join(t.TempDir(), name+".jsonl")
+				code, out, errOut := runCLI(t, "run", name, "--proxy", string(kind), "--trials", n, "--quiet", "-o", file)
 				if code != ExitOK {
-					t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+					t.Fatalf("exit %d:\n%s%s\nunattributed failures:\n%s", code, out, errOut, unattributed(t, file))
 				}
 				if !strings.Contains(out, "PASS") {
 					t.Fatalf("no expectation checked:\n%s", out)

@@ -2,12 +2,16 @@ package cli
 
 import (
 	"bufio"
+	"fmt"
+	"strings"
 	"encoding/json"
 	"errors"
 	"os"
 	"strconv"
 	"syscall"
 	"testing"
+
+	"github.com/racelab/racelab/results"
 )
 
 // checkResultsAndPIDs checks that every line of a results file parses and
@@ -54,4 +58,21 @@ func checkResultsAndPIDs(t *testing.T, path string) {
 	if trials < 5 || pids == 0 {
 		t.Fatalf("results: %d lines, %d trials, %d proxy pids", lines, trials, pids)
 	}
+}
+
+// unattributed describes the failed trials of a results file that carry
+// no attribution, with the lab's own reason, for a test's failure message.
+func unattributed(t *testing.T, path string) string {
+	t.Helper()
+	run, err := results.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, r := range run.Records {
+		if r.Outcome.Failed() && !r.Attributed {
+			fmt.Fprintf(&b, "  %s seq %d %s: %s (backend %+v, prime error %q)\n", r.Cell, r.Seq, r.Outcome, r.Attribution, r.Backend, r.PrimeError)
+		}
+	}
+	return b.String()
 }

@@ -27,6 +27,11 @@ type observation struct {
 	pooledClose *backends.Event
 	proxy       []proxies.Evidence
 	window      time.Duration
+	// newConnAfterClose: the backend accepted a connection between the
+	// pooled connection's close and the response. Without one, a request
+	// that reached no handler can only have gone down the closed pooled
+	// connection.
+	newConnAfterClose bool
 }
 
 // verdict is the classification of one victim.
@@ -141,8 +146,17 @@ func attribute(o observation, faultClose *backends.Event, b *results.BackendEvid
 		return false, fmt.Sprintf("not attributed: the pooled connection was closed by the proxy (%s)", pc.Reason)
 	}
 	since := pc.Time.Sub(o.resp.Sent)
-	if since < -o.window || since > o.window {
-		return false, fmt.Sprintf("not attributed: the backend closed the pooled connection %s from the request, outside ±%s", fmtDur(since), o.window)
+	switch {
+	case since > o.window:
+		return false, fmt.Sprintf("not attributed: the backend closed the pooled connection %s after the request, outside %s", fmtDur(since), o.window)
+	case since < -o.window && o.newConnAfterClose:
+		return false, fmt.Sprintf("not attributed: the backend closed the pooled connection %s before the request and the proxy opened a new connection since", fmtDur(since))
+	case since < -o.window:
+		// A stalled proxy (or scheduler) reused a connection the backend
+		// had closed well before: no new connection reached the backend,
+		// so the request went down the closed one.
+		return true, fmt.Sprintf("backend conn %d closed (%s, %s) %s before the request and the proxy opened no new connection: it reused the closed one, and no handler answered",
+			pc.ConnID, pc.Reason, pc.Style, fmtDur(-since))
 	}
 	extra := ""
 	if pc.UnreadBytes > 0 {

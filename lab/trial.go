@@ -182,6 +182,7 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 	v := classify(observation{
 		resp: resp, events: cr.victimEvents(rec.RequestID), pooled: pooled,
 		pooledClose: pooledClose, proxy: proxyEv, window: cr.cfg.attributionWindow,
+		newConnAfterClose: pooledClose != nil && cr.acceptedBetween(from, pooledClose.Time, resp.Done),
 	})
 	rec.Outcome, rec.Attributed, rec.Attribution = v.outcome, v.attributed, v.attribution
 	rec.HiddenRetry, rec.Executions = v.hidden, v.executions
@@ -270,4 +271,15 @@ func (w *evidenceWaits) observe(class results.Outcome, arrived bool, took time.D
 		w.arrived[class]++
 		w.slowest[class] = max(w.slowest[class], took)
 	}
+}
+
+// acceptedBetween reports whether the backend accepted a connection in
+// [from, to], looking at events recorded from index start on.
+func (cr *cellRun) acceptedBetween(start int, from, to time.Time) bool {
+	for _, e := range cr.rec.Events(start) {
+		if e.Kind == backends.EventAccept && !e.Time.Before(from) && !e.Time.After(to) {
+			return true
+		}
+	}
+	return false
 }
