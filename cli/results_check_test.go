@@ -2,12 +2,12 @@ package cli
 
 import (
 	"bufio"
-	"fmt"
-	"strings"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
