@@ -154,8 +154,10 @@ base:
 		if *r.ScheduledOffsetNS != want {
 			t.Errorf("trial %d scheduled offset %d, want %d", i, *r.ScheduledOffsetNS, want)
 		}
-		// Generous: the machine may be busy; the benchmark measures precision.
-		if d := time.Duration(*r.OffsetNS - *r.ScheduledOffsetNS); d < -time.Millisecond || d > 20*time.Millisecond {
+		// Generous: this checks that offsets are measured and near their
+		// schedule; stalls of tens of milliseconds were measured on a busy
+		// VM, and BenchmarkTimerPrecision measures precision.
+		if d := time.Duration(*r.OffsetNS - *r.ScheduledOffsetNS); d < -time.Millisecond || d > 100*time.Millisecond {
 			t.Errorf("trial %d: measured offset %v from scheduled", i, d)
 		}
 		if r.Outcome.Failed() && !r.Attributed {
