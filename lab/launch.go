@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/proxies/goproxy"
@@ -102,35 +104,20 @@ func startProxy(ctx context.Context, cell *scenarios.Cell, spec proxies.Spec, en
 			_ = inst.Stop(context.WithoutCancel(ctx))
 		}
 		errs = append(errs, err)
-		if ctx.Err() != nil || !errors.Is(err, ErrAddrInUse) && !isAddrInUse(err) {
+		if ctx.Err() != nil || !isAddrInUse(err) {
 			break
 		}
 	}
 	return nil, fmt.Errorf("start %s: %w", scenarios.ProxyLabel(cell.Proxy), errors.Join(errs...))
 }
 
-// ErrAddrInUse marks a start that failed because a port was taken.
-var ErrAddrInUse = errors.New("address already in use")
-
+// isAddrInUse reports a start that failed because a port was taken: the
+// process runtime's own bind check wraps EADDRINUSE; a proxy in a
+// container says so only in its log text.
 func isAddrInUse(err error) bool {
-	return err != nil && (containsFold(err.Error(), "address already in use") || containsFold(err.Error(), "cannot bind socket"))
-}
-
-// Available reports whether a proxy kind can run as a process here: nil
-// for the embedded proxy, and for a kind whose binary is found.
-func Available(kind proxies.Kind) error {
-	if kind == proxies.KindGo {
-		return nil
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return true
 	}
-	launchMu.RLock()
-	check := availability
-	launchMu.RUnlock()
-	if check == nil {
-		return fmt.Errorf("%s: the process runtime is not available in this build", kind)
-	}
-	return check(kind)
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "address already in use") || strings.Contains(msg, "cannot bind socket")
 }
-
-// availability checks a kind's binary; set by the process runtime's
-// registration.
-var availability func(proxies.Kind) error

@@ -21,14 +21,20 @@ func init() {
 	RegisterAdapter(envoy.Adapter{})
 	RegisterLauncher(proxies.RuntimeProcess, launchProcess)
 	RegisterLauncher(proxies.RuntimeContainer, launchContainer)
-	availability = func(kind proxies.Kind) error {
-		a, ok := Adapter(kind)
-		if !ok {
-			return fmt.Errorf("no adapter for proxy kind %q", kind)
-		}
-		_, err := process.LookPath(a)
-		return err
+}
+
+// Available reports whether a proxy kind can run as a process here: nil
+// for the embedded proxy, and for a kind whose binary is on PATH.
+func Available(kind proxies.Kind) error {
+	if kind == proxies.KindGo {
+		return nil
 	}
+	a, ok := Adapter(kind)
+	if !ok {
+		return fmt.Errorf("no adapter for proxy kind %q", kind)
+	}
+	_, err := process.LookPath(a)
+	return err
 }
 
 // fillAddrs picks the ports an external proxy must be told.

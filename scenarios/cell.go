@@ -99,16 +99,6 @@ func (c *Cell) FaultArmed(gap time.Duration) bool {
 	return c.Mode == ModeDeterministic && gap >= c.BackendKeepAlive
 }
 
-// Idempotent reports whether the cell's method is retried by an
-// "idempotent" retry policy.
-func (c *Cell) Idempotent() bool {
-	switch c.Method {
-	case "GET", "HEAD", "OPTIONS":
-		return true
-	}
-	return false
-}
-
 // TrialBudget estimates the time one trial takes, for bounds and ETAs.
 func (c *Cell) TrialBudget() time.Duration {
 	const overhead = 20 * time.Millisecond
