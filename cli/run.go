@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -29,11 +30,7 @@ type runFlags struct {
 	quiet    bool
 }
 
-func (f *runFlags) register(fs interface {
-	StringVar(*string, string, string, string)
-	IntVar(*int, string, int, string)
-	BoolVar(*bool, string, bool, string)
-}, demo bool) {
+func (f *runFlags) register(fs *flag.FlagSet, demo bool) {
 	fs.StringVar(&f.out, "o", "", "write results (JSON lines) to this file (default racelab-results/<scenario>-<run>.jsonl)")
 	fs.StringVar(&f.proxy, "proxy", "", "run on this proxy kind instead of the scenario's: go, nginx, haproxy, envoy")
 	fs.StringVar(&f.version, "proxy-version", "", "proxy version (container images)")
