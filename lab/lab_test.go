@@ -3,6 +3,8 @@ package lab
 import (
 	"bytes"
 	"context"
+	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -229,5 +231,17 @@ func TestShard(t *testing.T) {
 	}
 	if _, err := Shard(cells, 5, 4); err == nil {
 		t.Error("shard 5/4 accepted")
+	}
+}
+
+// WithLogger receives a record per finished cell.
+func TestWithLoggerLogsCells(t *testing.T) {
+	var buf bytes.Buffer
+	run(t, "name: logged\ntimescale: 0.01\nbase: {proxy_idle: 10s, trials: 2}\nmatrix: {retry: [\"off\", idempotent]}\n",
+		WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+	for _, cell := range []string{"cell=off", "cell=idempotent"} {
+		if !strings.Contains(buf.String(), "msg=\"cell done\" "+cell+" trials=2") {
+			t.Errorf("no cell-done record for %s in:\n%s", cell, buf.String())
+		}
 	}
 }

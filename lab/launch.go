@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -23,6 +24,8 @@ type Launcher func(ctx context.Context, cell *scenarios.Cell, spec proxies.Spec,
 // Env carries run-wide settings to launchers.
 type Env struct {
 	RunID string
+	// Logger receives the lab's log records (never nil).
+	Logger *slog.Logger
 	// Keep keeps proxies' temp dirs for debugging.
 	Keep bool
 }
@@ -107,6 +110,7 @@ func startProxy(ctx context.Context, cell *scenarios.Cell, spec proxies.Spec, en
 		if ctx.Err() != nil || !isAddrInUse(err) {
 			break
 		}
+		env.Logger.Warn("proxy port taken between probe and bind; retrying on a fresh port", "cell", cell.ID, "attempt", attempt+1, "err", err)
 	}
 	return nil, fmt.Errorf("start %s: %w", scenarios.ProxyLabel(cell.Proxy), errors.Join(errs...))
 }

@@ -60,6 +60,7 @@ func newConfig(opts []Option) *config {
 	for _, o := range opts {
 		o(cfg)
 	}
+	cfg.env.Logger = cfg.logger
 	if cfg.env.RunID == "" {
 		cfg.env.RunID = NewRunID()
 	}
@@ -88,7 +89,13 @@ func WithRunID(id string) Option { return func(c *config) { c.env.RunID = id } }
 func WithKeep(keep bool) Option { return func(c *config) { c.env.Keep = keep } }
 
 // WithLogger logs lab activity to l (default: discard).
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}
 
 // WithResponseTimeout bounds every request (default 5s).
 func WithResponseTimeout(d time.Duration) Option { return func(c *config) { c.responseTimeout = d } }
@@ -179,6 +186,11 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts ...Option) (*Report, 
 		}
 		res := runCell(ctx, c, cfg)
 		rep.Cells[i] = res
+		if res.Err != nil {
+			cfg.logger.Warn("cell did not complete", "cell", c.ID, "trials", len(res.Records), "err", res.Err)
+		} else {
+			cfg.logger.Info("cell done", "cell", c.ID, "trials", len(res.Records), "setup", res.Setup, "elapsed", res.Elapsed)
+		}
 		if cfg.writer != nil {
 			end := results.Cell{Type: results.TypeCellEnd, ID: c.ID, Proxy: res.Proxy, Note: res.Note}
 			if res.Err != nil {

@@ -1,9 +1,7 @@
 package scenarios
 
 import (
-	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/racelab/racelab/backends"
@@ -115,18 +113,6 @@ func (c *Cell) TrialBudget() time.Duration {
 // Rand returns the cell's seeded random source.
 func (c *Cell) Rand() *rand.Rand {
 	return rand.New(rand.NewPCG(uint64(c.Seed), uint64(c.Index)+1))
-}
-
-// Summary is a one-line description of the cell.
-func (c *Cell) Summary() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s proxy_idle=%s backend_keepalive=%s (margin %s) retry=%s %s client=%s %s",
-		ProxyLabel(c.Proxy), FormatDuration(c.ProxyIdle), FormatDuration(c.BackendKeepAlive),
-		FormatDuration(c.Margin), c.Retry, c.Method, c.Client, c.Mode)
-	if c.Mode == ModeDeterministic {
-		fmt.Fprintf(&b, " fault=%s gap=%s", c.Fault, FormatDuration(c.Gap))
-	}
-	return b.String()
 }
 
 // ProxyLabel names a proxy selection compactly: "nginx", "nginx-1.26@container".
