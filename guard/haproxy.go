@@ -2,9 +2,10 @@ package guard
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/racelab/racelab/internal/proxyconf"
 )
 
 const (
@@ -28,16 +29,15 @@ var haproxySections = map[string]bool{
 	"traces": true, "acme": true,
 }
 
-type haSection struct {
-	kind, name, from string
-	pos              string
-	lines            []haLine
-}
+// haSection and haLine are package proxyconf's HAProxy section and line.
+type (
+	haSection = proxyconf.Section
+	haLine    = proxyconf.Line
+)
 
-type haLine struct {
-	args []string
-	pos  string
-}
+// haTokens splits one line into words (HAProxy's quoting, also used for
+// Apache).
+func haTokens(line string) ([]string, error) { return proxyconf.HAProxyTokens(line) }
 
 // ReadHAProxy reads the idle lifetime HAProxy gives server connections in
 // every backend and listen section of a configuration (a file, or a
@@ -52,34 +52,11 @@ func ReadHAProxy(path string, opts ...ReadOption) ([]Value, error) {
 }
 
 func readHAProxy(c *readConfig, path string) ([]Value, error) {
-	files := []string{path}
-	if path != "-" && c.fs.IsDir(path) {
-		m, err := c.fs.Glob(filepath.Join(path, "*.cfg"))
-		if err != nil {
-			return nil, fmt.Errorf("read haproxy: %w", err)
-		}
-		if len(m) == 0 {
-			return nil, fmt.Errorf("read haproxy: %s: no *.cfg files", path)
-		}
-		files = m
+	cfg, err := proxyconf.ParseHAProxy(c.fs, c.read, path)
+	if err != nil {
+		return nil, fmt.Errorf("read haproxy: %w", err)
 	}
-	var secs []*haSection
-	total := 0
-	for _, f := range files {
-		data, err := c.read(f)
-		if err != nil {
-			return nil, fmt.Errorf("read haproxy: %w", err)
-		}
-		if total += len(data); total > maxTotalSize {
-			return nil, fmt.Errorf("read haproxy: %s: files exceed %d bytes", path, maxTotalSize)
-		}
-		s, err := parseHAProxySections(display(f), data)
-		if err != nil {
-			return nil, fmt.Errorf("read haproxy: %w", err)
-		}
-		secs = append(secs, s...)
-	}
-	vals, err := haproxyValues(secs)
+	vals, err := haproxyValues(cfg.Sections)
 	if err != nil {
 		return nil, fmt.Errorf("read haproxy: %w", err)
 	}
@@ -89,86 +66,16 @@ func readHAProxy(c *readConfig, path string) ([]Value, error) {
 	return pickErr("read haproxy", vals, c.name, "backend")
 }
 
-// parseHAProxySections splits a configuration into sections of tokenized
-// lines.
-func parseHAProxySections(file string, data []byte) ([]*haSection, error) {
-	var secs []*haSection
-	var cur *haSection
-	for i, raw := range strings.Split(string(data), "\n") {
-		pos := fmt.Sprintf("%s:%d", file, i+1)
-		args, err := haTokens(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", pos, err)
-		}
-		if len(args) == 0 || strings.HasPrefix(args[0], ".") {
-			continue // blank, comment, or a conditional block marker
-		}
-		if haproxySections[args[0]] {
-			cur = &haSection{kind: args[0], pos: pos}
-			if len(args) > 1 {
-				cur.name = args[1]
-			}
-			for j := 2; j+1 < len(args); j++ {
-				if args[j] == "from" {
-					cur.from = args[j+1]
-				}
-			}
-			secs = append(secs, cur)
-			continue
-		}
-		if cur == nil {
-			return nil, fmt.Errorf("%s: %q outside any section", pos, args[0])
-		}
-		cur.lines = append(cur.lines, haLine{args: args, pos: pos})
-	}
-	return secs, nil
-}
-
-// haTokens splits one line into words: spaces separate, # starts a
-// comment, quotes group, a backslash escapes the next character.
-func haTokens(line string) ([]string, error) {
-	var out []string
-	var b strings.Builder
-	inWord := false
-	var quote byte
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			} else if c == '\\' && quote == '"' && i+1 < len(line) {
-				i++
-				b.WriteByte(line[i])
-			} else {
-				b.WriteByte(c)
-			}
-		case c == '\\' && i+1 < len(line):
-			i++
-			b.WriteByte(line[i])
-			inWord = true
-		case c == '"' || c == '\'':
-			quote, inWord = c, true
-		case c == '#':
-			i = len(line)
-		case c == ' ' || c == '\t' || c == '\r':
-			if inWord {
-				out = append(out, b.String())
-				b.Reset()
-				inWord = false
-			}
-		default:
-			b.WriteByte(c)
-			inWord = true
+// words is a section's lines that hold a keyword: blank, comment and
+// conditional-block lines left out.
+func words(s *haSection) []haLine {
+	var out []haLine
+	for _, l := range s.Lines {
+		if len(l.Args) > 0 && !strings.HasPrefix(l.Args[0], ".") {
+			out = append(out, l)
 		}
 	}
-	if quote != 0 {
-		return nil, fmt.Errorf("unterminated quote")
-	}
-	if inWord {
-		out = append(out, b.String())
-	}
-	return out, nil
+	return out
 }
 
 // haSettings are the settings that decide reuse, as a proxy sees them
@@ -185,26 +92,26 @@ type haSetting struct {
 }
 
 func (s *haSettings) apply(l haLine) error {
-	a := l.args
+	a := l.Args
 	neg := a[0] == "no"
 	if neg {
 		a = a[1:]
 	}
 	switch {
 	case len(a) >= 2 && a[0] == "mode" && !neg:
-		s.mode = haSetting{a[1], l.pos}
+		s.mode = haSetting{a[1], l.Pos()}
 	case len(a) >= 2 && a[0] == "http-reuse" && !neg:
-		s.reuse = haSetting{a[1], l.pos}
+		s.reuse = haSetting{a[1], l.Pos()}
 	case len(a) >= 2 && a[0] == "option" && (a[1] == "http-server-close" || a[1] == "httpclose" || a[1] == "forceclose"):
 		if neg {
 			s.serverClose = haSetting{}
 		} else {
-			s.serverClose = haSetting{"option " + a[1], l.pos}
+			s.serverClose = haSetting{"option " + a[1], l.Pos()}
 		}
 	case len(a) >= 2 && a[0] == "option" && a[1] == "http-keep-alive" && !neg:
 		s.serverClose = haSetting{}
 	case a[0] == "default-server" && !neg:
-		p, m, err := haServerParams(a[1:], l.pos)
+		p, m, err := haServerParams(a[1:], l.Pos())
 		if err != nil {
 			return err
 		}
@@ -244,26 +151,26 @@ func haproxyValues(secs []*haSection) ([]Value, error) {
 	var vals []Value
 	for _, s := range secs {
 		var base haSettings
-		if s.from != "" {
-			d, ok := named[s.from]
+		if s.From != "" {
+			d, ok := named[s.From]
 			if !ok {
-				return nil, fmt.Errorf("%s: %s %s from %q: no defaults section of that name above", s.pos, s.kind, s.name, s.from)
+				return nil, fmt.Errorf("%s: %s %s from %q: no defaults section of that name above", s.Pos(), s.Kind, s.Name, s.From)
 			}
 			base = *d
-		} else if last != nil && s.kind != "defaults" {
+		} else if last != nil && s.Kind != "defaults" {
 			base = *last
 		}
-		switch s.kind {
+		switch s.Kind {
 		case "defaults":
 			d := base
-			for _, l := range s.lines {
+			for _, l := range words(s) {
 				if err := d.apply(l); err != nil {
 					return nil, err
 				}
 			}
 			last = &d
-			if s.name != "" {
-				named[s.name] = &d
+			if s.Name != "" {
+				named[s.Name] = &d
 			}
 		case "backend", "listen":
 			v, ok, err := haproxyBackend(s, base)
@@ -282,12 +189,12 @@ func haproxyBackend(s *haSection, set haSettings) (Value, bool, error) {
 	// A default-server line applies to the servers declared after it.
 	type server struct{ purge, maxConn haSetting }
 	var servers []server
-	for _, l := range s.lines {
+	for _, l := range words(s) {
 		if err := set.apply(l); err != nil {
 			return Value{}, false, err
 		}
-		if a := l.args; a[0] == "server" || a[0] == "server-template" {
-			p, m, err := haServerParams(a, l.pos)
+		if a := l.Args; a[0] == "server" || a[0] == "server-template" {
+			p, m, err := haServerParams(a, l.Pos())
 			if err != nil {
 				return Value{}, false, err
 			}
@@ -303,7 +210,7 @@ func haproxyBackend(s *haSection, set haSettings) (Value, bool, error) {
 	if len(servers) == 0 {
 		return Value{}, false, nil
 	}
-	v := Value{Source: s.pos, Name: s.kind + " " + s.name}
+	v := Value{Source: s.Pos(), Name: s.Kind + " " + s.Name}
 	mode := set.mode.val
 	switch {
 	case mode == "" || mode == "tcp":

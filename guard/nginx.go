@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/racelab/racelab/internal/proxyconf"
 )
 
 // nginx defaults and the versions that changed them.
@@ -53,37 +55,37 @@ func readNginxProxy(c *readConfig, path string) ([]Value, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read nginx: %w", err)
 	}
-	p := newNgxParser(c, path)
+	p := newNgxParser(c)
 	// Upstream blocks live only in the http (or stream) context, so an
 	// include inside a server or location cannot hold one; mime.types
 	// holds only a types block.
-	p.skipMissing = func(f string, ctx []string) bool {
+	p.SkipMissing = func(f string, ctx []string) bool {
 		return filepath.Base(f) == "mime.types" || slices.ContainsFunc(ctx, func(s string) bool {
 			return s == "server" || s == "location"
 		})
 	}
-	top, err := p.parse(path)
+	top, err := p.Parse(path)
 	if err != nil {
 		return nil, fmt.Errorf("read nginx: %w", err)
 	}
-	root := &ngxDirective{block: top}
+	root := &ngxDirective{Block: top}
 	var vals []Value
 	var streamOnly []string
 	http11 := hasDirective(top, "proxy_http_version", "1.1")
-	for _, h := range root.find("http") {
-		for _, u := range h.find("upstream") {
+	for _, h := range root.Find("http") {
+		for _, u := range h.Find("upstream") {
 			v, err := nginxUpstream(u, ver, http11)
 			if err != nil {
 				return nil, fmt.Errorf("read nginx: %w", err)
 			}
-			v.Notes = append(v.Notes, p.notes...)
+			v.Notes = append(v.Notes, p.Notes...)
 			vals = append(vals, v)
 		}
 	}
-	for _, s := range root.find("stream") {
-		for _, u := range s.find("upstream") {
-			if len(u.args) > 0 {
-				streamOnly = append(streamOnly, u.args[0])
+	for _, s := range root.Find("stream") {
+		for _, u := range s.Find("upstream") {
+			if len(u.Args) > 0 {
+				streamOnly = append(streamOnly, u.Args[0])
 			}
 		}
 	}
@@ -105,10 +107,10 @@ func readNginxProxy(c *readConfig, path string) ([]Value, error) {
 // anywhere in the tree.
 func hasDirective(ds []*ngxDirective, name, arg string) bool {
 	for _, d := range ds {
-		if d.name == name && len(d.args) > 0 && d.args[0] == arg {
+		if d.Name == name && len(d.Args) > 0 && d.Args[0] == arg {
 			return true
 		}
-		if hasDirective(d.block, name, arg) {
+		if hasDirective(d.Block, name, arg) {
 			return true
 		}
 	}
@@ -116,28 +118,28 @@ func hasDirective(ds []*ngxDirective, name, arg string) bool {
 }
 
 func nginxUpstream(u *ngxDirective, ver version, http11 bool) (Value, error) {
-	if len(u.args) != 1 || !u.hasBlock {
-		return Value{}, fmt.Errorf("%s: upstream wants one name and a block", u.pos())
+	if len(u.Args) != 1 || !u.HasBlock {
+		return Value{}, fmt.Errorf("%s: upstream wants one name and a block", u.Pos())
 	}
-	v := Value{Source: u.pos(), Name: "upstream " + u.args[0]}
-	ka, err := u.one("keepalive")
+	v := Value{Source: u.Pos(), Name: "upstream " + u.Args[0]}
+	ka, err := u.One("keepalive")
 	if err != nil {
 		return Value{}, err
 	}
-	kt, err := u.one("keepalive_timeout")
+	kt, err := u.One("keepalive_timeout")
 	if err != nil {
 		return Value{}, err
 	}
 	if ka != nil {
-		if len(ka.args) < 1 || len(ka.args) > 2 || (len(ka.args) == 2 && ka.args[1] != "local") {
-			return Value{}, fmt.Errorf("%s: keepalive wants a connection count and optionally local", ka.pos())
+		if len(ka.Args) < 1 || len(ka.Args) > 2 || (len(ka.Args) == 2 && ka.Args[1] != "local") {
+			return Value{}, fmt.Errorf("%s: keepalive wants a connection count and optionally local", ka.Pos())
 		}
-		n, err := parseUint(ka.args[0])
+		n, err := parseUint(ka.Args[0])
 		if err != nil {
-			return Value{}, fmt.Errorf("%s: keepalive %q: want a whole number of connections", ka.pos(), ka.args[0])
+			return Value{}, fmt.Errorf("%s: keepalive %q: want a whole number of connections", ka.Pos(), ka.Args[0])
 		}
 		if n == 0 {
-			v.State, v.Source = StateOff, ka.pos()
+			v.State, v.Source = StateOff, ka.Pos()
 			v.Explanation = "keepalive 0: no idle upstream connections are kept"
 			return v, nil
 		}
@@ -154,7 +156,7 @@ func nginxUpstream(u *ngxDirective, ver version, http11 bool) (Value, error) {
 	}
 	if ver != nil && !ver.atLeast(nginxUpstreamTimeout) {
 		if kt != nil {
-			return Value{}, fmt.Errorf("%s: keepalive_timeout in upstream needs nginx 1.15.3 or later (version %s given)", kt.pos(), ver)
+			return Value{}, fmt.Errorf("%s: keepalive_timeout in upstream needs nginx 1.15.3 or later (version %s given)", kt.Pos(), ver)
 		}
 		v.State = StateUnbounded
 		v.Explanation = fmt.Sprintf("nginx %s has no upstream keepalive_timeout: pooled connections have no idle timer", ver)
@@ -165,21 +167,21 @@ func nginxUpstream(u *ngxDirective, ver version, http11 bool) (Value, error) {
 		v.Explanation = "keepalive_timeout not set: nginx's upstream default 60s"
 		return v, nil
 	}
-	if len(kt.args) != 1 {
-		return Value{}, fmt.Errorf("%s: upstream keepalive_timeout takes one time", kt.pos())
+	if len(kt.Args) != 1 {
+		return Value{}, fmt.Errorf("%s: upstream keepalive_timeout takes one time", kt.Pos())
 	}
-	d, err := parseNginxTime(kt.args[0], true)
+	d, err := parseNginxTime(kt.Args[0], true)
 	if err != nil {
-		return Value{}, fmt.Errorf("%s: keepalive_timeout %w", kt.pos(), err)
+		return Value{}, fmt.Errorf("%s: keepalive_timeout %w", kt.Pos(), err)
 	}
-	v.Source = kt.pos()
+	v.Source = kt.Pos()
 	if d == 0 {
 		v.State = StateOff
 		v.Explanation = "keepalive_timeout 0: idle upstream connections are closed at once"
 		return v, nil
 	}
 	v.State, v.Duration = StateFinite, d
-	v.Explanation = "keepalive_timeout " + kt.args[0] + nginxUnitNote(kt.args[0])
+	v.Explanation = "keepalive_timeout " + kt.Args[0] + nginxUnitNote(kt.Args[0])
 	return v, nil
 }
 
@@ -191,35 +193,35 @@ func nginxUnitNote(arg string) string {
 }
 
 func readNginxBackend(c *readConfig, path string) ([]Value, error) {
-	p := newNgxParser(c, path)
-	p.skipMissing = func(f string, _ []string) bool { return filepath.Base(f) == "mime.types" }
-	top, err := p.parse(path)
+	p := newNgxParser(c)
+	p.SkipMissing = func(f string, _ []string) bool { return filepath.Base(f) == "mime.types" }
+	top, err := p.Parse(path)
 	if err != nil {
 		return nil, fmt.Errorf("read nginx backend: %w", err)
 	}
-	https := (&ngxDirective{block: top}).find("http")
+	https := (&ngxDirective{Block: top}).Find("http")
 	if len(https) != 1 {
 		return nil, fmt.Errorf("read nginx backend: %s: want one http block, found %d", path, len(https))
 	}
 	h := https[0]
 	base := Value{State: StateFinite, Duration: nginxBackendIdleDefault, Default: true,
-		Source: h.pos(), Explanation: "keepalive_timeout not set: nginx's default 75s"}
-	if kt, err := h.one("keepalive_timeout"); err != nil {
+		Source: h.Pos(), Explanation: "keepalive_timeout not set: nginx's default 75s"}
+	if kt, err := h.One("keepalive_timeout"); err != nil {
 		return nil, fmt.Errorf("read nginx backend: %w", err)
 	} else if kt != nil {
 		if base, err = nginxKeepalive(kt); err != nil {
 			return nil, fmt.Errorf("read nginx backend: %w", err)
 		}
 	}
-	servers := h.find("server")
+	servers := h.Find("server")
 	if len(servers) == 0 {
-		base.Notes = p.notes
+		base.Notes = p.Notes
 		return pickErr("read nginx backend", []Value{base}, c.name, "server")
 	}
 	var vals []Value
 	for _, s := range servers {
 		sv := base
-		if kt, err := s.one("keepalive_timeout"); err != nil {
+		if kt, err := s.One("keepalive_timeout"); err != nil {
 			return nil, fmt.Errorf("read nginx backend: %w", err)
 		} else if kt != nil {
 			if sv, err = nginxKeepalive(kt); err != nil {
@@ -227,7 +229,7 @@ func readNginxBackend(c *readConfig, path string) ([]Value, error) {
 			}
 		}
 		sv.Name = "server " + serverName(s)
-		sv.Notes = p.notes
+		sv.Notes = p.Notes
 		vals = append(vals, sv)
 		locs, err := nginxLocations(s, sv)
 		if err != nil {
@@ -242,9 +244,9 @@ func readNginxBackend(c *readConfig, path string) ([]Value, error) {
 // keepalive_timeout, nested locations included.
 func nginxLocations(d *ngxDirective, inherited Value) ([]Value, error) {
 	var out []Value
-	for _, l := range d.find("location") {
+	for _, l := range d.Find("location") {
 		lv := inherited
-		kt, err := l.one("keepalive_timeout")
+		kt, err := l.One("keepalive_timeout")
 		if err != nil {
 			return nil, err
 		}
@@ -252,7 +254,7 @@ func nginxLocations(d *ngxDirective, inherited Value) ([]Value, error) {
 			if lv, err = nginxKeepalive(kt); err != nil {
 				return nil, err
 			}
-			lv.Name = inherited.Name + " location " + strings.Join(l.args, " ")
+			lv.Name = inherited.Name + " location " + strings.Join(l.Args, " ")
 			lv.Notes = inherited.Notes
 			out = append(out, lv)
 		}
@@ -266,30 +268,40 @@ func nginxLocations(d *ngxDirective, inherited Value) ([]Value, error) {
 }
 
 func nginxKeepalive(kt *ngxDirective) (Value, error) {
-	if len(kt.args) < 1 || len(kt.args) > 2 {
-		return Value{}, fmt.Errorf("%s: keepalive_timeout takes a timeout and an optional header timeout", kt.pos())
+	if len(kt.Args) < 1 || len(kt.Args) > 2 {
+		return Value{}, fmt.Errorf("%s: keepalive_timeout takes a timeout and an optional header timeout", kt.Pos())
 	}
-	d, err := parseNginxTime(kt.args[0], true)
+	d, err := parseNginxTime(kt.Args[0], true)
 	if err != nil {
-		return Value{}, fmt.Errorf("%s: keepalive_timeout %w", kt.pos(), err)
+		return Value{}, fmt.Errorf("%s: keepalive_timeout %w", kt.Pos(), err)
 	}
 	if d == 0 {
-		return Value{State: StateOff, Source: kt.pos(), Explanation: "keepalive_timeout 0: keep-alive disabled"}, nil
+		return Value{State: StateOff, Source: kt.Pos(), Explanation: "keepalive_timeout 0: keep-alive disabled"}, nil
 	}
-	return Value{State: StateFinite, Duration: d, Source: kt.pos(),
-		Explanation: "keepalive_timeout " + kt.args[0] + nginxUnitNote(kt.args[0])}, nil
+	return Value{State: StateFinite, Duration: d, Source: kt.Pos(),
+		Explanation: "keepalive_timeout " + kt.Args[0] + nginxUnitNote(kt.Args[0])}, nil
 }
 
 func serverName(s *ngxDirective) string {
 	for _, name := range []string{"server_name", "listen"} {
-		for _, d := range s.find(name) {
-			if len(d.args) > 0 && d.args[0] != "" && d.args[0] != `""` {
-				return d.args[0]
+		for _, d := range s.Find(name) {
+			if len(d.Args) > 0 && d.Args[0] != "" && d.Args[0] != `""` {
+				return d.Args[0]
 			}
 		}
 	}
-	return "at " + s.pos()
+	return "at " + s.Pos()
 }
+
+// ngxDirective is the nginx directive of package proxyconf.
+type ngxDirective = proxyconf.Directive
+
+// newNgxParser is the shared nginx parser reading through c.
+func newNgxParser(c *readConfig) *proxyconf.NginxParser {
+	return &proxyconf.NginxParser{FS: c.fs, Read: c.read, Root: c.root}
+}
+
+func isNotExist(err error) bool { return proxyconf.IsNotExist(err) }
 
 func pickErr(prefix string, vals []Value, name, what string) ([]Value, error) {
 	out, err := pick(vals, name, what)
