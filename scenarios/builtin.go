@@ -2,12 +2,16 @@ package scenarios
 
 import (
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/racelab/racelab/proxies"
 )
 
 //go:embed builtin/*.yaml
@@ -56,6 +60,34 @@ func Resolve(ref string) (*Scenario, error) {
 func (s *Scenario) OverrideProxy(p Proxy) {
 	s.Base.Proxy = p
 	s.Matrix.Proxy = nil
+}
+
+// OverrideProxyConfig replaces the scenario's proxy selection (base and
+// matrix axis) with the user's own configuration file of kind nginx,
+// haproxy or envoy: path is relative to the working directory (a flag's
+// value), upstream names the upstream, backend or cluster under test ("":
+// the only one). It returns the scenario's problems with that proxy: a
+// bad kind, or a setting the file decides instead (proxy_idle, margin,
+// retry, variant), each positioned in the scenario file when it was
+// loaded from one.
+func (s *Scenario) OverrideProxyConfig(kind, path, upstream string) error {
+	switch proxies.Kind(kind) {
+	case proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy:
+	default:
+		return fmt.Errorf("override proxy config: kind %q: want nginx, haproxy or envoy (kind go has no config file)", kind)
+	}
+	if strings.TrimSpace(path) == "" {
+		return errors.New("override proxy config: empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("override proxy config: %w", err)
+	}
+	s.OverrideProxy(Proxy{Kind: kind, Config: abs, Upstream: upstream})
+	if probs := s.Validate(); len(probs) > 0 {
+		return s.src.locate(probs)
+	}
+	return nil
 }
 
 // OverrideRuntime sets the runtime of every proxy selection whose kind is

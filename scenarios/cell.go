@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"math/rand/v2"
+	"path/filepath"
 	"time"
 
 	"github.com/racelab/racelab/backends"
@@ -115,11 +116,24 @@ func (c *Cell) Rand() *rand.Rand {
 	return rand.New(rand.NewPCG(uint64(c.Seed), uint64(c.Index)+1))
 }
 
-// ProxyLabel names a proxy selection compactly: "nginx", "nginx-1.26@container".
+// ProxyLabel names a proxy selection compactly: "nginx",
+// "nginx-1.26@container", and for the user's own file
+// "nginx+before.conf(upstream api)".
 func ProxyLabel(p Proxy) string {
+	return proxyLabel(p, filepath.Base(p.Config))
+}
+
+// proxyLabel is ProxyLabel with config naming the config file.
+func proxyLabel(p Proxy, config string) string {
 	s := p.Kind
 	if p.Version != "" {
 		s += "-" + p.Version
+	}
+	if p.Config != "" {
+		s += "+" + config
+		if p.Upstream != "" {
+			s += "(upstream " + p.Upstream + ")"
+		}
 	}
 	if p.Variant == string(proxies.VariantDefaults) {
 		s += "(defaults)"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -66,8 +67,14 @@ func LoadFile(path string) (*Scenario, error) {
 
 // Load decodes and validates a scenario. Decoding is strict: an unknown
 // field, a bare number where a duration belongs, or a value of the wrong
-// type is a Problem with line and column; every problem is reported at
-// once, decoding and validation alike.
+// type is a Problem with line and column. Every problem is reported in
+// one pass, decoding and validation alike; a semantic problem of a field
+// that did not decode is left out (it would only repeat the first).
+//
+// file names the source in problems; unless it is empty or starts with
+// "builtin:", it is the file's path too, and relative proxy.config and
+// proxy.root paths are resolved against its directory (else against the
+// working directory) and made absolute.
 func Load(data []byte, file string) (*Scenario, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -86,50 +93,110 @@ func Load(data []byte, file string) (*Scenario, error) {
 		root = root.Content[0]
 	}
 	pos := map[string][2]int{}
-	var probs Problems
-	walk(root, reflect.TypeOf(Scenario{}), "", file, pos, &probs)
+	w := &walker{file: file, pos: pos, failed: map[string]bool{}}
+	w.walk(root, reflect.TypeOf(Scenario{}), "")
+	probs := w.probs
 
 	var s Scenario
 	if err := root.Decode(&s); err != nil {
 		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			walked := map[int]bool{}
-			for _, p := range probs {
-				walked[p.Line] = true
-			}
-			for _, e := range te.Errors {
-				p := typeErrorProblem(file, e)
-				if walked[p.Line] {
-					continue // the walker already said it, with a column
-				}
-				if p.Path == "" {
-					p.Path, p.Col = pathAtLine(pos, p.Line, p.Col)
-				}
-				probs = append(probs, p)
-			}
-		} else {
-			probs = append(probs, yamlProblem(file, err))
+		if !errors.As(err, &te) {
+			// Not a field's value: the document itself is unusable.
+			return nil, sortProblems(append(probs, yamlProblem(file, err)))
 		}
-	}
-	if len(probs) == 0 {
-		for _, p := range s.Validate() {
-			p.File = file
-			if lc, ok := lookupPos(pos, p.Path); ok {
-				p.Line, p.Col = lc[0], lc[1]
+		walked := map[int]bool{}
+		for _, p := range probs {
+			walked[p.Line] = true
+		}
+		for _, e := range te.Errors {
+			p := typeErrorProblem(file, e)
+			if p.Path == "" {
+				p.Path, p.Col = pathAtLine(pos, p.Line, p.Col)
+			}
+			if p.Path != "" {
+				w.failed[p.Path] = true
+			}
+			if walked[p.Line] {
+				continue // the walker already said it, with a column
 			}
 			probs = append(probs, p)
 		}
 	}
+	s.src = source{file: file, pos: pos}
+	for _, p := range s.src.locate(s.Validate()) {
+		if !w.failedAt(p.Path) {
+			probs = append(probs, p)
+		}
+	}
 	if len(probs) > 0 {
-		sort.SliceStable(probs, func(i, j int) bool {
-			if probs[i].Line != probs[j].Line {
-				return probs[i].Line < probs[j].Line
-			}
-			return probs[i].Col < probs[j].Col
-		})
-		return nil, probs
+		return nil, sortProblems(probs)
+	}
+	if err := s.resolvePaths(dirOf(file)); err != nil {
+		return nil, Problems{{File: file, Msg: err.Error()}}
 	}
 	return &s, nil
+}
+
+func sortProblems(probs Problems) Problems {
+	sort.SliceStable(probs, func(i, j int) bool {
+		if probs[i].Line != probs[j].Line {
+			return probs[i].Line < probs[j].Line
+		}
+		return probs[i].Col < probs[j].Col
+	})
+	return probs
+}
+
+// locate gives problems found on the decoded scenario the file name and
+// the line and column of their path (or of its nearest parent).
+func (src source) locate(ps Problems) Problems {
+	out := make(Problems, 0, len(ps))
+	for _, p := range ps {
+		if p.File == "" {
+			p.File = src.file
+		}
+		if lc, ok := lookupPos(src.pos, p.Path); ok && p.Line == 0 {
+			p.Line, p.Col = lc[0], lc[1]
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// dirOf is the directory relative proxy paths of a scenario loaded from
+// file are relative to: the file's, or "" (the working directory) for a
+// built-in scenario.
+func dirOf(file string) string {
+	if file == "" || strings.HasPrefix(file, "builtin:") {
+		return ""
+	}
+	return filepath.Dir(file)
+}
+
+// resolvePaths makes every proxy's config and root absolute, relative
+// ones joined to dir.
+func (s *Scenario) resolvePaths(dir string) error {
+	abs := func(p *string) error {
+		if *p == "" || filepath.IsAbs(*p) {
+			return nil
+		}
+		a, err := filepath.Abs(filepath.Join(dir, *p))
+		if err != nil {
+			return fmt.Errorf("resolve %s: %w", *p, err)
+		}
+		*p = a
+		return nil
+	}
+	ps := []*Proxy{&s.Base.Proxy}
+	for i := range s.Matrix.Proxy {
+		ps = append(ps, &s.Matrix.Proxy[i])
+	}
+	for _, p := range ps {
+		if err := errors.Join(abs(&p.Config), abs(&p.Root)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // lookupPos finds the position of path, or of its nearest parent.
@@ -147,26 +214,59 @@ func lookupPos(pos map[string][2]int, path string) ([2]int, bool) {
 	return [2]int{}, false
 }
 
-// walk checks mapping keys against the yaml tags of t, recursively, and
-// records every value's position by field path.
-func walk(n *yaml.Node, t reflect.Type, path, file string, pos map[string][2]int, probs *Problems) {
+// walker checks mapping keys against the yaml tags of a type,
+// recursively, and records every value's position by field path, and the
+// paths whose value has the wrong shape (failed).
+type walker struct {
+	file   string
+	pos    map[string][2]int
+	failed map[string]bool
+	probs  Problems
+}
+
+func (w *walker) problem(n *yaml.Node, path, msg string, failed bool) {
+	w.probs = append(w.probs, Problem{File: w.file, Line: n.Line, Col: n.Column, Path: path, Msg: msg})
+	if failed {
+		w.failed[path] = true
+	}
+}
+
+// failedAt reports whether path, a parent of it or a child of it did not
+// decode.
+func (w *walker) failedAt(path string) bool {
+	for f := range w.failed {
+		if f == path || within(path, f) || within(f, path) {
+			return true
+		}
+	}
+	return false
+}
+
+// within reports whether path lies under parent.
+func within(path, parent string) bool {
+	return parent != "" && len(path) > len(parent) && strings.HasPrefix(path, parent) &&
+		(path[len(parent)] == '.' || path[len(parent)] == '[')
+}
+
+func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if path != "" {
-		pos[path] = [2]int{n.Line, n.Column}
+		w.pos[path] = [2]int{n.Line, n.Column}
 	}
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
+	isNull := n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 	switch t.Kind() {
 	case reflect.Struct:
 		if t == reflect.TypeOf(Duration(0)) {
 			return
 		}
 		if n.Kind != yaml.MappingNode {
-			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
-				*probs = append(*probs, Problem{File: file, Line: n.Line, Col: n.Column, Path: path, Msg: "want a mapping of fields"})
+			if !isNull {
+				w.problem(n, path, "want a mapping of fields", true)
 			}
 			return
 		}
@@ -176,36 +276,36 @@ func walk(n *yaml.Node, t reflect.Type, path, file string, pos map[string][2]int
 			k, v := n.Content[i], n.Content[i+1]
 			child := join(path, k.Value)
 			if seen[k.Value] {
-				*probs = append(*probs, Problem{File: file, Line: k.Line, Col: k.Column, Path: child, Msg: "field given twice"})
+				w.problem(k, child, "field given twice", false)
 			}
 			seen[k.Value] = true
 			f, ok := fields[k.Value]
 			if !ok {
-				*probs = append(*probs, Problem{File: file, Line: k.Line, Col: k.Column, Path: path, Msg: unknownField(k.Value, fields)})
+				w.problem(k, path, unknownField(k.Value, fields), false)
 				continue
 			}
-			walk(v, f, child, file, pos, probs)
+			w.walk(v, f, child)
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
-				*probs = append(*probs, Problem{File: file, Line: n.Line, Col: n.Column, Path: path, Msg: "want a mapping"})
+			if !isNull {
+				w.problem(n, path, "want a mapping", true)
 			}
 			return
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
-			pos[join(path, k.Value)] = [2]int{k.Line, k.Column}
+			w.pos[join(path, k.Value)] = [2]int{k.Line, k.Column}
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
-				*probs = append(*probs, Problem{File: file, Line: n.Line, Col: n.Column, Path: path, Msg: "want a list, like [a, b]"})
+			if !isNull {
+				w.problem(n, path, "want a list, like [a, b]", true)
 			}
 			return
 		}
 		for i, c := range n.Content {
-			walk(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), file, pos, probs)
+			w.walk(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
 		}
 	}
 }

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -27,8 +28,9 @@ func (m *Matrix) axes() []axis {
 			out = append(out, axis{name, field, n, apply, label})
 		}
 	}
+	proxyLabels := axisProxyLabels(m.Proxy)
 	add("proxy", "proxy", len(m.Proxy), func(s *Settings, i int) { s.Proxy = m.Proxy[i] },
-		func(i int) string { return ProxyLabel(withProxyDefaults(m.Proxy[i])) })
+		func(i int) string { return proxyLabels[i] })
 	add("proxy_idle", "proxy_idle", len(m.ProxyIdle), func(s *Settings, i int) { d := m.ProxyIdle[i]; s.ProxyIdle = &d },
 		func(i int) string { return m.ProxyIdle[i].String() })
 	add("backend_keepalive", "backend_keepalive", len(m.BackendKeepAlive), func(s *Settings, i int) { d := m.BackendKeepAlive[i]; s.BackendKeepAlive = &d },
@@ -273,6 +275,7 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	if c.Proxy.Reuse != "" && c.Proxy.Kind != string(proxies.KindHAProxy) {
 		bad(pp+".reuse", "reuse is an HAProxy setting (http-reuse)")
 	}
+	probs = append(probs, configProblems(st, pp, at)...)
 
 	idle := DefaultProxyIdle
 	if st.ProxyIdle != nil {
@@ -390,7 +393,7 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 		if c.BackendKeepAlive <= 0 {
 			bad(at("backend_keepalive", "base.backend_keepalive"), "timing mode needs a positive backend keep-alive")
 		}
-		if c.ProxyIdle <= c.BackendKeepAlive+maxOff {
+		if c.Proxy.Config == "" && c.ProxyIdle <= c.BackendKeepAlive+maxOff {
 			bad(at("proxy_idle", "base.proxy_idle"), "timing mode needs proxy_idle (%s) above backend_keepalive + the largest offset (%s): otherwise the proxy drops the connection first and nothing races",
 				FormatDuration(c.ProxyIdle), FormatDuration(c.BackendKeepAlive+maxOff))
 		}
@@ -465,6 +468,17 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	if lbl := b.Label(); lbl != "default" || paths["backend"] != "" {
 		c.Params["backend"] = lbl
 	}
+	if c.Proxy.Config != "" {
+		// The file decides the proxy's idle timeout, retries and reuse:
+		// the defaults above are not what runs, so no parameter claims them.
+		for _, k := range []string{"proxy_idle", "margin", "retry", "variant"} {
+			delete(c.Params, k)
+		}
+		c.Params["config"] = filepath.Base(c.Proxy.Config)
+		if c.Proxy.Upstream != "" {
+			c.Params["upstream"] = c.Proxy.Upstream
+		}
+	}
 	return c, probs
 }
 
@@ -483,7 +497,7 @@ func DefaultOffsets() []time.Duration {
 var paramNames = map[string]bool{
 	"proxy": true, "kind": true, "version": true, "variant": true, "proxy_idle": true, "backend_keepalive": true, "margin": true, "retry": true,
 	"method": true, "client": true, "close": true, "mode": true, "fault": true, "gap": true,
-	"preset": true, "reuse": true, "backend": true,
+	"preset": true, "reuse": true, "backend": true, "config": true, "upstream": true,
 }
 
 func sortedKeys(m map[string]bool) []string {

@@ -15,6 +15,16 @@ type Scenario struct {
 	Base   Settings      `yaml:"base,omitempty"`
 	Matrix Matrix        `yaml:"matrix,omitempty"`
 	Expect []Expectation `yaml:"expect,omitempty"`
+
+	// src is where the scenario was loaded from, to position problems
+	// found after loading (OverrideProxyConfig).
+	src source
+}
+
+// source is a loaded scenario's file name and its fields' positions.
+type source struct {
+	file string
+	pos  map[string][2]int
 }
 
 // Proxy selects a proxy and how it runs.
@@ -33,6 +43,20 @@ type Proxy struct {
 	Variant string `yaml:"variant,omitempty"`
 	// Reuse is HAProxy's http-reuse mode: always (default) or safe.
 	Reuse string `yaml:"reuse,omitempty"`
+	// Config is the user's own configuration file for kind nginx, haproxy
+	// or envoy, run instead of a rendered one. A relative path is relative
+	// to the scenario file's directory (a built-in scenario's: the working
+	// directory); loading makes it absolute. The file then decides the
+	// proxy's idle timeout, retries and reuse: proxy_idle, margin, retry,
+	// reuse and variant are errors beside it.
+	Config string `yaml:"config,omitempty"`
+	// Upstream names the nginx upstream, HAProxy backend or Envoy cluster
+	// of Config under test (default: the only one).
+	Upstream string `yaml:"upstream,omitempty"`
+	// Root is a directory that stands for "/" when Config's absolute
+	// include paths are resolved (a copy of a machine's /etc). Relative
+	// like Config.
+	Root string `yaml:"root,omitempty"`
 }
 
 // Backend holds backend knobs beyond the keep-alive timeout.
