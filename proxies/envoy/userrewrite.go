@@ -96,7 +96,7 @@ func (u *userRewrite) rewriteAdmin(set func(string) *corev3.Address) {
 	a := u.b.GetAdmin()
 	if a == nil {
 		u.b.Admin = &bootstrapv3.Admin{Address: set(u.opts.Admin)}
-		u.add("admin", "admin.address", "", u.opts.Admin, "racelab reads readiness and stats from the admin endpoint", false)
+		u.add("", "admin.address", "", u.opts.Admin, "racelab reads readiness and stats from the admin endpoint", false)
 		return
 	}
 	u.add("admin.address", "admin.address", formatAddress(a.GetAddress()), u.opts.Admin, "the admin endpoint binds loopback", false)
@@ -308,7 +308,7 @@ func (u *userRewrite) rewriteCluster(i int, c *clusterv3.Cluster, set func(strin
 				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: set(target)}},
 			}}}},
 		}
-		u.add(key, name+".load_assignment", "", target, why, false)
+		u.add(key+".load_assignment", name+".load_assignment", "", target, why, false)
 		return nil
 	}
 	for j, le := range la.GetEndpoints() {

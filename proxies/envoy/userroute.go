@@ -87,8 +87,8 @@ func (u *userRewrite) findRoute() (*routeTarget, error) {
 					why = append(why, label+": "+reason)
 					continue
 				}
-				if j := firstMatch(routes, path); j != k {
-					why = append(why, fmt.Sprintf("%s: path %q is taken by route %s first", label, path, routeLabel(j, routes[j].GetName())))
+				if p, j := shadowed(routes, k, path); j >= 0 {
+					why = append(why, fmt.Sprintf("%s: path %q is taken by route %s first", label, p, routeLabel(j, routes[j].GetName())))
 					continue
 				}
 				host, ok := hostFor(vh, vhosts)
@@ -145,6 +145,22 @@ func plainPath(rt *routev3.Route) (string, string) {
 	default:
 		return "", "racelab picks paths from prefix, path and path_separated_prefix matches only"
 	}
+}
+
+// shadowed reports a path racelab would send that an earlier route than
+// k takes, and that route's index (-1: none). For a prefix route the
+// driver's request path, the prefix followed by its own path, counts too.
+func shadowed(routes []*routev3.Route, k int, path string) (string, int) {
+	paths := []string{path}
+	if _, ok := routes[k].GetMatch().GetPathSpecifier().(*routev3.RouteMatch_Path); !ok {
+		paths = append(paths, strings.TrimSuffix(path, "/")+pathPrefix+"0")
+	}
+	for _, p := range paths {
+		if j := firstMatch(routes, p); j >= 0 && j < k {
+			return p, j
+		}
+	}
+	return "", -1
 }
 
 // firstMatch is the index of the first route that may take path (-1:
