@@ -80,7 +80,7 @@ func userCases() []userCase {
 			route: UserRoute{Listener: "ingress", Path: "/", Host: "orders.svc.cluster.local"},
 			eff: map[string]string{
 				EffCluster: "orders_local", EffIdleTimeout: "300s", EffIdleRun: "3s",
-				EffIdleSource: "common_http_protocol_options.idle_timeout (deprecated cluster field)",
+				EffIdleSource:  "common_http_protocol_options.idle_timeout (deprecated cluster field)",
 				EffMaxRequests: "1000", EffRetryOn: "reset,connect-failure", EffNumRetries: "3",
 			},
 		},
