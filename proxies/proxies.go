@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -67,6 +69,84 @@ type Spec struct {
 	Variant         Variant
 	// Reuse is HAProxy's http-reuse mode: "always" (default) or "safe".
 	Reuse string
+	// Config, when set, is the user's own configuration to run instead of
+	// a rendered one: Listen and Upstream still apply (the route's
+	// listener and the upstream under test point there); IdleTimeout,
+	// Retry, Variant and Reuse are the file's own and are ignored.
+	Config *UserConfig
+}
+
+// UserConfig is a user's proxy configuration to run.
+type UserConfig struct {
+	// Path is the main configuration file (HAProxy: or a directory of
+	// *.cfg files).
+	Path string
+	// Root, when set, is the tree absolute include paths resolve in.
+	Root string
+	// Upstream is the nginx upstream or HAProxy backend under test; it
+	// may be empty when the file has exactly one.
+	Upstream string
+	// Timescale multiplies the upstream idle settings of the upstream
+	// under test (0 and 1: unchanged).
+	Timescale float64
+	// Closed is a loopback address nothing listens on, for every other
+	// upstream (empty: 127.0.0.1:9, the discard port, closed on a host
+	// without inetd).
+	Closed string
+}
+
+// DefaultClosedAddr is where a user's configuration's other upstreams
+// point when UserConfig.Closed is empty.
+const DefaultClosedAddr = "127.0.0.1:9"
+
+// Change is one change racelab made to a user's configuration.
+type Change struct {
+	Directive string
+	// File and Line locate the original directive (empty and 0 for an
+	// addition).
+	File string
+	Line int
+	// Old is the directive as written ("" for an addition), New as
+	// rewritten ("" for a removal).
+	Old, New, Why string
+	// AltersPooling marks a change that can change how connections are
+	// pooled (worker or thread count).
+	AltersPooling bool
+}
+
+// Route is the request that reaches the upstream under test in a user's
+// configuration.
+type Route struct {
+	// Path is the prefix to send requests under; Host the Host header to
+	// send ("" when any host routes there).
+	Path, Host string
+	// UpstreamPath is the prefix the backend sees in place of Path.
+	UpstreamPath string
+	// Source is the "file:line" of the location or rule that routes.
+	Source string
+}
+
+// RequestPath is the path of request id under the route: Path joined
+// with the backends' "/r/<id>" form, so the id stays readable in logs.
+func (r Route) RequestPath(id string) string {
+	p := r.Path
+	if p == "" {
+		p = "/"
+	}
+	if !strings.HasSuffix(p, "/") {
+		p += "/"
+	}
+	return p + "r/" + id
+}
+
+// Setting is one setting of a user's configuration for the upstream
+// under test.
+type Setting struct {
+	Value string
+	// Source is the "file:line" it comes from ("" for a default).
+	Source  string
+	Default bool
+	Note    string
 }
 
 // DefaultResponseTimeout applies when Spec.ResponseTimeout is 0.
@@ -113,6 +193,43 @@ type Bundle struct {
 	Args []string
 	// ValidateArgs make the binary check the configuration and exit.
 	ValidateArgs []string
+
+	// For a user's configuration (Spec.Config): every change racelab
+	// made to it, the request route to the upstream under test, and the
+	// configuration's own settings for it (idle_timeout, retry, reuse,
+	// pool_size, workers, ...).
+	Changes   []Change
+	Route     Route
+	Effective map[string]Setting
+	// Origins maps a rendered file to the original "file:line" of each
+	// of its lines, for MapMessage.
+	Origins map[string][]string
+}
+
+// MapMessage rewrites "DIR/FILE:N" positions of rendered files in msg (a
+// validator's or the proxy's message) into the original file and line of
+// a user's configuration, keeping the rendered position in parentheses.
+func (b *Bundle) MapMessage(msg string) string {
+	for name, origins := range b.Origins {
+		full := b.Dir + "/" + name
+		for {
+			i := strings.Index(msg, full+":")
+			if i < 0 {
+				break
+			}
+			j := i + len(full) + 1
+			k := j
+			for k < len(msg) && msg[k] >= '0' && msg[k] <= '9' {
+				k++
+			}
+			n, err := strconv.Atoi(msg[j:k])
+			if err != nil || n < 1 || n > len(origins) || origins[n-1] == "" {
+				break
+			}
+			msg = msg[:i] + origins[n-1] + " (rendered " + name + ":" + msg[j:k] + ")" + msg[k:]
+		}
+	}
+	return msg
 }
 
 // Adapter knows one proxy: how to render its config, check it, read its

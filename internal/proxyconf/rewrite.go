@@ -262,21 +262,3 @@ func parseHAProxyTime(s string) (time.Duration, error) {
 		"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour}[m[2]]
 	return time.Duration(n) * unit, nil
 }
-
-// MapMessage rewrites "DIR/FILE:N" references to files of the result in
-// msg (a validator's output) into the original "file:line", keeping the
-// rendered position in parentheses.
-func (r *Result) MapMessage(dir, msg string) string {
-	for name, origins := range r.Origins {
-		full := filepath.Join(dir, name)
-		re := regexp.MustCompile(regexp.QuoteMeta(full) + `:(\d+)`)
-		msg = re.ReplaceAllStringFunc(msg, func(m string) string {
-			n, _ := strconv.Atoi(m[len(full)+1:])
-			if n >= 1 && n <= len(origins) && origins[n-1] != "" {
-				return origins[n-1] + " (rendered " + m + ")"
-			}
-			return m
-		})
-	}
-	return msg
-}

@@ -58,7 +58,17 @@ func (Adapter) StopSignal() os.Signal { return syscall.SIGTERM }
 
 // Render renders spec for directory dir: one file, haproxy.cfg, run in
 // master-worker mode in the foreground.
+//
+// With spec.Config set, Render runs the user's own configuration instead:
+// see renderUser.
 func (Adapter) Render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
+	if spec.Config != nil {
+		b, err := renderUser(spec, dir)
+		if err != nil {
+			return nil, fmt.Errorf("render haproxy: %w", err)
+		}
+		return b, nil
+	}
 	cfg, err := renderConfig(spec, dir)
 	if err != nil {
 		return nil, fmt.Errorf("render haproxy: %w", err)

@@ -126,10 +126,12 @@ func requestIDFromLine(reqLine string) string {
 
 // requestIDFromPath reads the id from a path backends.PathPrefix + id.
 func requestIDFromPath(path string) string {
-	id, ok := strings.CutPrefix(path, backends.PathPrefix)
-	if !ok {
+	// A user's configuration routes under a prefix: /api/r/<id>.
+	i := strings.LastIndex(path, backends.PathPrefix)
+	if i < 0 {
 		return ""
 	}
+	id := path[i+len(backends.PathPrefix):]
 	if i := strings.IndexAny(id, "/?#"); i >= 0 {
 		id = id[:i]
 	}

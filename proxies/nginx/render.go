@@ -74,7 +74,17 @@ type confData struct {
 // would otherwise run its worker as nobody, which cannot enter the 0700
 // directory the runtimes create, and a request body or response spilled
 // to a temp file would fail.
+//
+// With spec.Config set, Render runs the user's own configuration instead:
+// see renderUser.
 func (Adapter) Render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
+	if spec.Config != nil {
+		b, err := renderUser(spec, dir, os.Geteuid() == 0)
+		if err != nil {
+			return nil, fmt.Errorf("render nginx: %w", err)
+		}
+		return b, nil
+	}
 	b, err := render(spec, dir, os.Geteuid() == 0)
 	if err != nil {
 		return nil, fmt.Errorf("render nginx: %w", err)
