@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"github.com/racelab/racelab/lab"
@@ -127,29 +128,56 @@ Run 'racelab help <command>' for a command's flags.
 
 // newFlags returns a flag set that reports errors instead of exiting.
 func newFlags(e *env, name, synopsis, examples string) *flag.FlagSet {
+	return newFlagsAbout(e, name, synopsis, "", examples)
+}
+
+// newFlagsAbout is newFlags with a paragraph about the command between
+// the synopsis and the flags. Every command's help has the same shape:
+// Usage, about, Flags, Examples.
+func newFlagsAbout(e *env, name, synopsis, about, examples string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
 		out := fs.Output()
-		fmt.Fprintf(out, "Usage: racelab %s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
+		fmt.Fprintf(out, "Usage: racelab %s\n\n", synopsis)
+		if about != "" {
+			fmt.Fprintf(out, "%s\n\n", strings.TrimRight(about, "\n"))
+		}
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprint(out, "Flags:\n")
+			fs.PrintDefaults()
+		}
 		if examples != "" {
-			fmt.Fprintf(out, "\nExamples:\n%s", examples)
+			if n > 0 {
+				fmt.Fprintln(out)
+			}
+			fmt.Fprintf(out, "Examples:\n%s", examples)
 		}
 	}
 	return fs
 }
 
 // parse parses flags; it returns an exit code and false when the command
-// must stop (help asked: 0; bad flags: 2).
+// must stop (help asked: usage on stdout, 0; bad flags: the error and a
+// hint on stderr, 2). The flag package would print the usage itself on
+// every error and on -h (to stderr): parse silences that and prints the
+// usage once, where it belongs.
 func parse(e *env, fs *flag.FlagSet, args []string) (int, bool) {
+	usage := fs.Usage
+	fs.Usage = func() {}
 	fs.SetOutput(e.stderr)
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	fs.Usage = usage
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(e.stdout)
-			fs.Usage()
+			usage()
+			fs.SetOutput(e.stderr)
 			return ExitOK, false
 		}
+		fmt.Fprintf(e.stderr, "run 'racelab %s -h' for usage\n", fs.Name())
 		return ExitUsage, false
 	}
 	return 0, true
@@ -173,7 +201,7 @@ func parseInterleaved(e *env, fs *flag.FlagSet, args []string) ([]string, int, b
 }
 
 func runVersion(_ context.Context, e *env, args []string) int {
-	fs := newFlags(e, "version", "version", "")
+	fs := newFlags(e, "version", "version", "  racelab version\n")
 	if code, ok := parse(e, fs, args); !ok {
 		return code
 	}

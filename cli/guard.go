@@ -2,11 +2,34 @@ package cli
 
 import (
 	"context"
+	"errors"
 
 	"github.com/racelab/racelab/guard"
 	"github.com/racelab/racelab/lab"
 )
 
 func runGuard(ctx context.Context, e *env, args []string) int {
-	return guard.Command(ctx, args, e.stdout, e.stderr, guard.WithVerifier(lab.GuardVerifier()))
+	fs := newFlagsAbout(e, "guard", guard.Synopsis, guard.About, guard.Examples)
+	var f guard.Flags
+	f.Register(fs)
+	if code, ok := parse(e, fs, args); !ok {
+		return code
+	}
+	if err := f.Check(fs.Args()); err != nil {
+		e.errorf("guard: %v", err)
+		return ExitUsage
+	}
+	pass, err := guard.Run(ctx, &f, e.stdout, guard.WithVerifier(lab.GuardVerifier()))
+	var le *guard.LabError
+	switch {
+	case errors.As(err, &le):
+		e.errorf("guard: %v", err)
+		return ExitFail
+	case err != nil:
+		e.errorf("guard: %v", err)
+		return ExitUsage
+	case !pass:
+		return ExitFail
+	}
+	return ExitOK
 }

@@ -12,14 +12,15 @@ import (
 	"strings"
 )
 
-// Exit codes of Command.
+// Exit codes of Command: the racelab CLI's own (0 success, 1 a failed
+// check or run, 2 a usage or configuration error).
 const (
 	ExitPass     = 0
 	ExitFail     = 1
 	ExitUnusable = 2
 )
 
-// Option configures Command.
+// Option configures Command and Run.
 type Option func(*command)
 
 type command struct {
@@ -37,35 +38,19 @@ func WithStdin(r io.Reader) Option { return func(c *command) { c.stdin = r } }
 // WithLogger sets a logger for debug messages (default: none).
 func WithLogger(l *slog.Logger) Option { return func(c *command) { c.log = l } }
 
-const usage = `Usage: racelab guard [flags]
-
-Asserts the keep-alive parity rule for an HTTP/1.1 proxy and its backend:
+// Synopsis, About and Examples are the help of `racelab guard`, around
+// the flags Flags registers.
+const (
+	Synopsis = "guard [flags]"
+	About    = `Asserts the keep-alive parity rule for an HTTP/1.1 proxy and its backend:
 
     backend_keepalive >= proxy_idle + margin
 
 so that the backend never closes an idle connection the proxy may still
 reuse (the cause of 502s with no backend error). Each side is an explicit
 value or is read from a real source. Every comparison prints in
-milliseconds. Exit status: 0 pass, 1 fail, 2 unusable input.
-
-Flags:
-  --backend-keepalive DUR   backend keep-alive idle timeout: 65s, 65000ms, off, unbounded
-  --backend-from KIND:PATH  read it: node, gunicorn, uvicorn, puma, tomcat, apache,
-                            nginx, env (env:FILE#VARIABLE); PATH - is standard input
-  --proxy-idle DUR          proxy's upstream idle timeout: 60s, 60000ms, off, unbounded
-  --proxy-from KIND:PATH    read it: nginx, haproxy, envoy, alb-json
-  --margin DUR              required headroom (default 5s)
-  --upstream NAME           nginx upstream, HAProxy backend or Envoy cluster to check
-                            (default: every one)
-  --cluster NAME            the same as --upstream, for Envoy
-  --backend-name NAME       Tomcat connector port, nginx server or Apache ServerName
-  --proxy-version V         version of the proxy, for defaults (nginx 1.29.7 pools by default)
-  --backend-version V       version of the backend runtime (Puma 7.0 defaults to 65s)
-  --root DIR                resolve absolute include paths under DIR
-  --require-explicit        treat a setting left to its default as unusable input:
-                            do not trust defaults on either side
-  --json                    print the verdict as JSON
-  --verify                  run the lab on each pair and check it agrees with the verdict
+milliseconds. Exit status: 0 pass, 1 fail (or the lab contradicts the
+verdict, or cannot run), 2 unusable input or usage.
 
 Durations need a unit (ms, s, m, h): a bare "60" is rejected, since 60 s
 and 60 ms are both plausible. Sources read units the way their software
@@ -73,20 +58,77 @@ does: nginx and Apache bare numbers are seconds, HAProxy's are
 milliseconds, Tomcat's and Node.js's are milliseconds, gunicorn's, uvicorn's
 and Puma's are whole seconds, Envoy's need an "s", an ALB's are seconds by
 the attribute's name, an env variable needs a unit or a name ending in _MS
-or _SECONDS.
-
-Examples:
-  racelab guard --backend-keepalive 65s --proxy-idle 60s --margin 2s
+or _SECONDS.`
+	Examples = `  racelab guard --backend-keepalive 65s --proxy-idle 60s --margin 2s
   racelab guard --backend-from gunicorn:gunicorn.conf.py --proxy-from nginx:/etc/nginx/nginx.conf
   racelab guard --backend-from tomcat:conf/server.xml --proxy-from envoy:envoy.yaml --cluster app
   aws elbv2 describe-load-balancer-attributes --load-balancer-arn "$ARN" |
     racelab guard --proxy-from alb-json:- --backend-from env:app.env#KEEP_ALIVE_TIMEOUT_MS --json
 `
+)
 
-// Command runs `racelab guard ARGS...` and returns the exit code: 0 pass,
-// 1 fail (or the lab contradicts the verdict under --verify), 2 unusable
-// input and usage errors; -h prints usage and returns 0.
-func Command(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...Option) int {
+// Flags are the flags of `racelab guard`. Register them on a flag set,
+// parse, then Check the result before Run.
+type Flags struct {
+	backendKeepAlive, backendFrom, proxyIdle, proxyFrom string
+	margin, upstream, cluster, backendName              string
+	proxyVersion, backendVersion, root                  string
+	json, verify, requireExplicit                       bool
+}
+
+// Register defines the flags on fs.
+func (f *Flags) Register(fs *flag.FlagSet) {
+	fs.StringVar(&f.backendKeepAlive, "backend-keepalive", "", "backend keep-alive idle timeout, a `duration`: 65s, 65000ms, off, unbounded")
+	fs.StringVar(&f.backendFrom, "backend-from", "", "read it from a source: node, gunicorn, uvicorn, puma, tomcat, apache, nginx, env (env:FILE#VARIABLE); PATH - is standard input (`KIND:PATH`)")
+	fs.StringVar(&f.proxyIdle, "proxy-idle", "", "proxy's upstream idle timeout, a `duration`: 60s, 60000ms, off, unbounded")
+	fs.StringVar(&f.proxyFrom, "proxy-from", "", "read it from a source: nginx, haproxy, envoy, alb-json (`KIND:PATH`)")
+	fs.StringVar(&f.margin, "margin", DefaultMargin.String(), "required headroom, a `duration`")
+	fs.StringVar(&f.upstream, "upstream", "", "nginx upstream, HAProxy backend or Envoy cluster to check (default: every one)")
+	fs.StringVar(&f.cluster, "cluster", "", "the same as --upstream, for Envoy")
+	fs.StringVar(&f.backendName, "backend-name", "", "Tomcat connector port, nginx server or Apache ServerName")
+	fs.StringVar(&f.proxyVersion, "proxy-version", "", "`version` of the proxy, for defaults (nginx 1.29.7 pools by default)")
+	fs.StringVar(&f.backendVersion, "backend-version", "", "`version` of the backend runtime (Puma 7.0 defaults to 65s)")
+	fs.StringVar(&f.root, "root", "", "resolve absolute include paths under `DIR`")
+	fs.BoolVar(&f.json, "json", false, "print the verdict as JSON")
+	fs.BoolVar(&f.verify, "verify", false, "run the lab on each pair and check it agrees with the verdict")
+	fs.BoolVar(&f.requireExplicit, "require-explicit", false, "treat a setting left to its default as unusable input: do not trust defaults on either side")
+}
+
+// Check checks the parsed flags together; args are the positional
+// arguments left after parsing (guard takes none).
+func (f *Flags) Check(args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected argument %q", args[0])
+	}
+	switch {
+	case (f.backendKeepAlive == "") == (f.backendFrom == ""):
+		return errors.New("give exactly one of --backend-keepalive and --backend-from")
+	case (f.proxyIdle == "") == (f.proxyFrom == ""):
+		return errors.New("give exactly one of --proxy-idle and --proxy-from")
+	case f.upstream != "" && f.cluster != "":
+		return errors.New("give at most one of --upstream and --cluster")
+	case isStdin(f.backendFrom) && isStdin(f.proxyFrom):
+		return errors.New("only one source can read standard input")
+	case (f.upstream != "" || f.cluster != "" || f.proxyVersion != "") && f.proxyFrom == "":
+		return errors.New("--upstream, --cluster and --proxy-version apply to --proxy-from")
+	case (f.backendName != "" || f.backendVersion != "") && f.backendFrom == "":
+		return errors.New("--backend-name and --backend-version apply to --backend-from")
+	}
+	return nil
+}
+
+// LabError is a failure of the lab behind --verify (it could not run),
+// not of the input: exit 1, where unusable input exits 2.
+type LabError struct{ Err error }
+
+func (e *LabError) Error() string { return e.Err.Error() }
+func (e *LabError) Unwrap() error { return e.Err }
+
+// Run checks the pairs the flags describe and prints the verdict on
+// stdout (as JSON with --json, an error included). pass is the verdict
+// (false also when the lab contradicts it); err is unusable input, or a
+// *LabError when --verify could not run the lab.
+func Run(ctx context.Context, f *Flags, stdout io.Writer, opts ...Option) (pass bool, err error) {
 	c := &command{stdin: os.Stdin}
 	for _, o := range opts {
 		o(c)
@@ -94,77 +136,73 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer, opts 
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	f, err := parseFlags(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, usage)
-		return ExitPass
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "racelab guard: %v\nRun racelab guard -h for usage.\n", err)
-		return ExitUnusable
-	}
 	out, err := c.run(ctx, f)
 	if err != nil {
-		fmt.Fprintf(stderr, "racelab guard: %v\n", err)
 		if f.json {
 			writeJSON(stdout, jsonReport{Verdict: "error", Error: err.Error()})
 		}
-		return ExitUnusable
+		return false, err
 	}
 	if f.json {
 		writeJSON(stdout, out.json())
 	} else {
 		out.text(stdout)
 	}
-	return out.exit()
+	return out.exit() == ExitPass, nil
 }
 
-type flags struct {
-	backendKeepAlive, backendFrom, proxyIdle, proxyFrom string
-	margin, upstream, cluster, backendName              string
-	proxyVersion, backendVersion, root                  string
-	json, verify, requireExplicit                       bool
-}
-
-func parseFlags(args []string) (*flags, error) {
-	f := &flags{}
-	fs := flag.NewFlagSet("guard", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&f.backendKeepAlive, "backend-keepalive", "", "")
-	fs.StringVar(&f.backendFrom, "backend-from", "", "")
-	fs.StringVar(&f.proxyIdle, "proxy-idle", "", "")
-	fs.StringVar(&f.proxyFrom, "proxy-from", "", "")
-	fs.StringVar(&f.margin, "margin", DefaultMargin.String(), "")
-	fs.StringVar(&f.upstream, "upstream", "", "")
-	fs.StringVar(&f.cluster, "cluster", "", "")
-	fs.StringVar(&f.backendName, "backend-name", "", "")
-	fs.StringVar(&f.proxyVersion, "proxy-version", "", "")
-	fs.StringVar(&f.backendVersion, "backend-version", "", "")
-	fs.StringVar(&f.root, "root", "", "")
-	fs.BoolVar(&f.json, "json", false, "")
-	fs.BoolVar(&f.verify, "verify", false, "")
-	fs.BoolVar(&f.requireExplicit, "require-explicit", false, "")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
+// ExitCode maps Run's result to an exit code.
+func ExitCode(pass bool, err error) int {
+	var le *LabError
 	switch {
-	case (f.backendKeepAlive == "") == (f.backendFrom == ""):
-		return nil, errors.New("give exactly one of --backend-keepalive and --backend-from")
-	case (f.proxyIdle == "") == (f.proxyFrom == ""):
-		return nil, errors.New("give exactly one of --proxy-idle and --proxy-from")
-	case f.upstream != "" && f.cluster != "":
-		return nil, errors.New("give at most one of --upstream and --cluster")
-	case isStdin(f.backendFrom) && isStdin(f.proxyFrom):
-		return nil, errors.New("only one source can read standard input")
-	case (f.upstream != "" || f.cluster != "" || f.proxyVersion != "") && f.proxyFrom == "":
-		return nil, errors.New("--upstream, --cluster and --proxy-version apply to --proxy-from")
-	case (f.backendName != "" || f.backendVersion != "") && f.backendFrom == "":
-		return nil, errors.New("--backend-name and --backend-version apply to --backend-from")
+	case errors.As(err, &le):
+		return ExitFail
+	case err != nil:
+		return ExitUnusable
+	case !pass:
+		return ExitFail
 	}
-	return f, nil
+	return ExitPass
+}
+
+// Command runs `racelab guard ARGS...` and returns the exit code: 0 pass,
+// 1 fail (the lab contradicts the verdict, or cannot run, under --verify),
+// 2 unusable input and usage errors; -h prints usage on stdout and
+// returns 0. It is what the racelab CLI runs, for programs that embed it.
+func Command(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...Option) int {
+	var f Flags
+	fs := flag.NewFlagSet("guard", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {}
+	f.Register(fs)
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		printUsage(stdout, fs)
+		return ExitPass
+	}
+	if err == nil {
+		err = f.Check(fs.Args())
+		if err != nil {
+			fmt.Fprintf(stderr, "racelab guard: %v\n", err)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "run 'racelab guard -h' for usage")
+		return ExitUnusable
+	}
+	pass, err := Run(ctx, &f, stdout, opts...)
+	if err != nil {
+		fmt.Fprintf(stderr, "racelab guard: %v\n", err)
+	}
+	return ExitCode(pass, err)
+}
+
+// printUsage prints the help in the racelab CLI's shape.
+func printUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: racelab %s\n\n%s\n\nFlags:\n", Synopsis, About)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprintf(w, "\nExamples:\n%s", Examples)
 }
 
 func isStdin(spec string) bool {
@@ -181,7 +219,7 @@ type outcome struct {
 	skipped []string
 }
 
-func (c *command) run(ctx context.Context, f *flags) (*outcome, error) {
+func (c *command) run(ctx context.Context, f *Flags) (*outcome, error) {
 	margin, err := ParseDuration(f.margin)
 	if err != nil {
 		return nil, fmt.Errorf("--margin %w", err)
@@ -221,12 +259,12 @@ func (c *command) run(ctx context.Context, f *flags) (*outcome, error) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("verify: %w", err)
+			return nil, &LabError{fmt.Errorf("verify: %w", err)}
 		}
 		c.log.Debug("verify pair", "pair", i+1, "backend", r.Backend.Show(), "proxy", r.Proxy.Show())
 		v, err := verifyPair(ctx, c.verifier, i+1, r, proxyKind, backendKind)
 		if err != nil {
-			return nil, err
+			return nil, &LabError{err}
 		}
 		out.verify = append(out.verify, v)
 	}

@@ -79,6 +79,8 @@ func TestCommandUsage(t *testing.T) {
 		assert.Equal(t, 0, code)
 		assert.Contains(t, stdout, "Usage: racelab guard")
 		assert.Contains(t, stdout, "racelab guard --backend-keepalive 65s --proxy-idle 60s --margin 2s")
+		assert.Contains(t, stdout, "-proxy-from KIND:PATH")
+		assert.Equal(t, 1, strings.Count(stdout, "Usage: racelab guard"), "usage printed once")
 		assert.Empty(t, stderr)
 	}
 
@@ -112,9 +114,47 @@ func TestCommandUsage(t *testing.T) {
 			code, stdout, stderr := runCommand(t, tt.args, WithStdin(strings.NewReader("")))
 			assert.Equal(t, 2, code)
 			assert.Contains(t, stderr, tt.err)
+			assert.NotContains(t, stderr, "Usage:", "a usage error prints the error, not the whole usage")
 			assert.Empty(t, stdout)
 		})
 	}
+}
+
+// Run and ExitCode are what the racelab CLI calls after parsing Flags
+// itself: input problems exit 2, a lab that cannot run 1.
+func TestRunExitCodes(t *testing.T) {
+	parse := func(args ...string) *Flags {
+		var f Flags
+		fs := flag.NewFlagSet("guard", flag.ContinueOnError)
+		f.Register(fs)
+		require.NoError(t, fs.Parse(args))
+		require.NoError(t, f.Check(fs.Args()))
+		return &f
+	}
+	var out bytes.Buffer
+	pass, err := Run(context.Background(), parse("--backend-keepalive", "65s", "--proxy-idle", "60s", "--margin", "2s"), &out)
+	assert.True(t, pass)
+	assert.NoError(t, err)
+	assert.Equal(t, ExitPass, ExitCode(pass, err))
+	assert.Contains(t, out.String(), "guard: PASS")
+
+	pass, err = Run(context.Background(), parse("--backend-keepalive", "5s", "--proxy-idle", "60s"), &out)
+	assert.Equal(t, ExitFail, ExitCode(pass, err))
+
+	pass, err = Run(context.Background(), parse("--backend-keepalive", "5", "--proxy-idle", "60s"), &out)
+	assert.Error(t, err)
+	assert.Equal(t, ExitUnusable, ExitCode(pass, err))
+
+	failing := func(context.Context, VerifyRequest) (VerifyResult, error) {
+		return VerifyResult{}, errors.New("no nginx")
+	}
+	pass, err = Run(context.Background(), parse("--backend-keepalive", "65s", "--proxy-idle", "60s", "--verify"), &out, WithVerifier(failing))
+	var le *LabError
+	assert.ErrorAs(t, err, &le)
+	assert.Equal(t, ExitFail, ExitCode(pass, err))
+
+	var f Flags
+	assert.ErrorContains(t, f.Check([]string{"x"}), `unexpected argument "x"`)
 }
 
 func TestCommandRequireExplicitPasses(t *testing.T) {
@@ -238,7 +278,7 @@ func TestCommandVerify(t *testing.T) {
 			return VerifyResult{}, errors.New("start nginx: executable not found")
 		}
 		code, _, stderr := runCommand(t, []string{"--backend-keepalive", "65s", "--proxy-idle", "60s", "--verify"}, WithVerifier(failing))
-		assert.Equal(t, 2, code)
+		assert.Equal(t, 1, code, "the lab could not run: a run failure, not unusable input")
 		assert.Contains(t, stderr, "verify: start nginx: executable not found")
 	})
 	t.Run("inconsistent lab result", func(t *testing.T) {
@@ -246,7 +286,7 @@ func TestCommandVerify(t *testing.T) {
 			return VerifyResult{Timing: ScenarioResult{Reproduced: true, Trials: 1, Failures: 3}}
 		}}
 		code, _, stderr := runCommand(t, []string{"--backend-keepalive", "65s", "--proxy-idle", "60s", "--verify"}, WithVerifier(lab.verify))
-		assert.Equal(t, 2, code)
+		assert.Equal(t, 1, code)
 		assert.Contains(t, stderr, "inconsistent lab result: timing scenario: 3 failures in 1 trials")
 	})
 	t.Run("cancelled", func(t *testing.T) {
@@ -255,7 +295,7 @@ func TestCommandVerify(t *testing.T) {
 		cancel()
 		var stdout, stderr bytes.Buffer
 		code := Command(ctx, []string{"--backend-keepalive", "65s", "--proxy-idle", "60s", "--verify"}, &stdout, &stderr, WithVerifier(lab.verify))
-		assert.Equal(t, 2, code)
+		assert.Equal(t, 1, code)
 		assert.Contains(t, stderr.String(), "context canceled")
 		assert.Empty(t, lab.requests)
 	})

@@ -15,133 +15,93 @@ import (
 	"github.com/racelab/racelab/proxies/container"
 )
 
-const usage = `Usage: racelab images <command> [flags]
-
-Builds and manages local proxy images that need no container registry: a
+// About, Commands and Examples are the help of `racelab images`; the
+// racelab CLI parses the flags (BuildFlags) and calls RunBuild, PrintList
+// and Prune.
+const (
+	About = `Builds and manages local proxy images that need no container registry: a
 Debian suite bootstrapped with nginx and HAProxy, imported into the local
 Docker engine as racelab/proxies:<suite> and tagged
-racelab/nginx:<version> and racelab/haproxy:<version>.
-
-Commands:
-  build   build the images of Debian suites (needs root and debootstrap);
+racelab/nginx:<version> and racelab/haproxy:<version>.`
+	Commands = `  build   build the images of Debian suites (needs root and debootstrap);
           an image that exists already is reused
   list    list the racelab images in the local engine
   prune   remove every racelab image
-
-Flags of build:
-  -suite list   comma-separated suites (default bookworm,trixie,sid)
-  -force        rebuild suites whose image exists
-  -mirror url   Debian archive (default: $RACELAB_DEBIAN_MIRROR, else the
-                first Debian archive in the machine's apt sources)
-  -v            copy debootstrap's output to stderr
-
-Examples:
-  racelab images build
+`
+	Examples = `  racelab images build
   racelab images build -suite bookworm
   racelab images build -suite trixie,sid -force
   racelab images list
   racelab images prune
 `
+)
 
-// Command runs `racelab images`; args are the words after "images". It
-// returns the exit code: 0 success (and -h), 1 a failed build or engine
-// call, 2 a usage error.
-func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	case "build":
-		return buildCommand(ctx, args[1:], stdout, stderr)
-	case "list", "ls":
-		return simpleCommand(ctx, args, stdout, stderr, listCommand)
-	case "prune":
-		return simpleCommand(ctx, args, stdout, stderr, pruneCommand)
-	}
-	fmt.Fprintf(stderr, "racelab images: unknown command %q\n\n%s", args[0], usage)
-	return 2
+// BuildFlags are the flags of `racelab images build`.
+type BuildFlags struct {
+	suites  string
+	force   bool
+	mirror  string
+	verbose bool
 }
 
-// newFlags returns a flag set that reports errors without exiting.
-func newFlags(name string, stdout, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("racelab images "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {} // parse prints usage for -h, a hint otherwise
-	return fs
+// Register defines the flags on fs.
+func (f *BuildFlags) Register(fs *flag.FlagSet) {
+	fs.StringVar(&f.suites, "suite", strings.Join(DefaultSuites, ","), "comma-separated Debian suites (a `list`)")
+	fs.BoolVar(&f.force, "force", false, "rebuild suites whose image exists")
+	fs.StringVar(&f.mirror, "mirror", "", "Debian archive `url` (default: $RACELAB_DEBIAN_MIRROR, else the first Debian archive in the machine's apt sources)")
+	fs.BoolVar(&f.verbose, "v", false, "copy debootstrap's output to stderr")
 }
 
-// parse parses args; done is true with the exit code when the command
-// must stop (help or a usage error).
-func parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int, done bool) {
-	err := fs.Parse(args)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(stdout, usage)
-		return 0, true
-	case err != nil:
-		fmt.Fprintln(stderr, "run 'racelab images -h' for usage")
-		return 2, true
-	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return 2, true
-	}
-	return 0, false
-}
-
-func buildCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("build", stdout, stderr)
-	suites := fs.String("suite", strings.Join(DefaultSuites, ","), "comma-separated Debian suites")
-	force := fs.Bool("force", false, "rebuild suites whose image exists")
-	mirror := fs.String("mirror", "", "Debian archive URL (default: $RACELAB_DEBIAN_MIRROR, else from apt sources)")
-	verbose := fs.Bool("v", false, "copy debootstrap's output to stderr")
-	if code, done := parse(fs, args, stdout, stderr); done {
-		return code
-	}
+// Suites returns the suites to build, deduplicated in order; an error is
+// a usage error (no suite, or a name that is not a Debian suite).
+func (f *BuildFlags) Suites() ([]string, error) {
 	var list []string
-	for s := range strings.SplitSeq(*suites, ",") {
+	for s := range strings.SplitSeq(f.suites, ",") {
 		if s = strings.TrimSpace(s); s != "" && !slices.Contains(list, s) {
 			list = append(list, s)
 		}
 	}
 	if len(list) == 0 {
-		fmt.Fprintln(stderr, "racelab images build: -suite names no suite")
-		return 2
+		return nil, errors.New("-suite names no suite")
 	}
 	for _, s := range list {
 		if !suiteName.MatchString(s) || !debianSuites[s] {
-			fmt.Fprintf(stderr, "racelab images build: %q is not a Debian suite\n", s)
-			return 2
+			return nil, fmt.Errorf("-suite: %q is not a Debian suite", s)
 		}
 	}
-	if err := container.Available(ctx); err != nil {
-		fmt.Fprintf(stderr, "racelab images build: %v\n", err)
-		return 1
+	return list, nil
+}
+
+// RunBuild builds the suites f names, printing one line per image on
+// stdout and build logs on stderr. A failed suite does not stop the
+// others; the error joins every failure.
+func RunBuild(ctx context.Context, f *BuildFlags, stdout, stderr io.Writer) error {
+	list, err := f.Suites()
+	if err != nil {
+		return err
 	}
-	opts := []Option{WithForce(*force), WithMirror(*mirror),
+	if err := container.Available(ctx); err != nil {
+		return err
+	}
+	opts := []Option{WithForce(f.force), WithMirror(f.mirror),
 		WithLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))}
-	if *verbose {
+	if f.verbose {
 		opts = append(opts, WithProgress(stderr))
 	}
 	present, err := List(ctx)
 	if err != nil {
-		fmt.Fprintf(stderr, "racelab images build: %v\n", err)
-		return 1
+		return err
 	}
 	reused := map[string]bool{}
 	for _, im := range present {
-		reused[im.Suite] = !*force && im.Ref == SuiteRef(im.Suite)
+		reused[im.Suite] = !f.force && im.Ref == SuiteRef(im.Suite)
 	}
-	code := 0
+	var errs []error
 	for _, suite := range list {
 		start := time.Now()
 		im, err := Build(ctx, suite, opts...)
 		if err != nil {
-			fmt.Fprintf(stderr, "racelab images build: %v\n", err)
-			code = 1
+			errs = append(errs, err)
 			if ctx.Err() != nil {
 				break
 			}
@@ -154,20 +114,97 @@ func buildCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stdout, "%s\t%s\t%s\tnginx %s\thaproxy %s\t%s\t%s\n", im.Suite, im.Ref, shortID(im.ID),
 			im.Versions["nginx"], im.Versions["haproxy"], formatSize(im.Size), how)
 	}
-	return code
+	return errors.Join(errs...)
 }
 
-func simpleCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
-	run func(context.Context, io.Writer) error) int {
-	fs := newFlags(args[0], stdout, stderr)
-	if code, done := parse(fs, args[1:], stdout, stderr); done {
-		return code
+// Exit codes of Command: the racelab CLI's own.
+const (
+	ExitOK    = 0 // success (and -h)
+	ExitFail  = 1 // a failed build or engine call
+	ExitUsage = 2 // a usage error
+)
+
+// Command runs `racelab images ARGS...` (args are the words after
+// "images") for programs that embed it, with the racelab CLI's flags,
+// help and exit codes: 0 success and -h, 1 a failed build or engine call,
+// 2 a usage error.
+func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		PrintUsage(stderr)
+		return ExitUsage
 	}
-	if err := run(ctx, stdout); err != nil {
-		fmt.Fprintf(stderr, "racelab images %s: %v\n", args[0], err)
-		return 1
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		PrintUsage(stdout)
+		return ExitOK
+	case "build", "list", "ls", "prune":
+	default:
+		fmt.Fprintf(stderr, "racelab images: unknown command %q\nrun 'racelab images -h' for usage\n", name)
+		return ExitUsage
 	}
-	return 0
+	fs := flag.NewFlagSet("images "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {}
+	var bf BuildFlags
+	if name == "build" {
+		bf.Register(fs)
+	}
+	err := fs.Parse(args[1:])
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		PrintSubUsage(stdout, fs)
+		return ExitOK
+	case err == nil && fs.NArg() > 0:
+		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		fmt.Fprintf(stderr, "racelab images %s: %v\n", name, err)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "run 'racelab images %s -h' for usage\n", name)
+		return ExitUsage
+	}
+	switch name {
+	case "build":
+		if _, err := bf.Suites(); err != nil {
+			fmt.Fprintf(stderr, "racelab images build: %v\n", err)
+			return ExitUsage
+		}
+		err = RunBuild(ctx, &bf, stdout, stderr)
+	case "list", "ls":
+		err = PrintList(ctx, stdout)
+	case "prune":
+		err = Prune(ctx, stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "racelab images %s: %v\n", name, err)
+		return ExitFail
+	}
+	return ExitOK
+}
+
+// PrintUsage prints the help of `racelab images`.
+func PrintUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: racelab images <command> [flags]\n\n%s\n\nCommands:\n%s\nExamples:\n%s", About, Commands, Examples)
+}
+
+// PrintSubUsage prints the help of one images command, whose flags are
+// registered on fs (named "images build"), in the racelab CLI's shape.
+func PrintSubUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: racelab %s [flags]\n\n%s\n\nFlags:\n", fs.Name(), About)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprintf(w, "\nExamples:\n%s", Examples)
+}
+
+// PrintList prints the racelab images in the local engine as a table.
+func PrintList(ctx context.Context, stdout io.Writer) error {
+	return listCommand(ctx, stdout)
+}
+
+// Prune removes every racelab image and prints what the engine untagged
+// and deleted.
+func Prune(ctx context.Context, stdout io.Writer) error {
+	return pruneCommand(ctx, stdout)
 }
 
 func listCommand(ctx context.Context, stdout io.Writer) error {
