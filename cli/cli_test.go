@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/racelab/racelab/guard"
+	"github.com/racelab/racelab/images"
 	"github.com/racelab/racelab/lab"
 	"github.com/racelab/racelab/proxies"
 )
@@ -254,5 +256,128 @@ func TestShardsMergeIntoOneReport(t *testing.T) {
 	code, _, errOut = runCLI(t, "report", files[0], files[0])
 	if code != ExitFail || !strings.Contains(errOut, "is in both") {
 		t.Errorf("the same shard twice: exit %d, %s", code, errOut)
+	}
+}
+
+// -h prints the usage exactly once, on stdout, and exits 0, for every
+// command; so does help COMMAND.
+func TestHelpOncePerCommand(t *testing.T) {
+	for _, c := range commands() {
+		if c.run == nil {
+			continue
+		}
+		for _, args := range [][]string{{c.name, "-h"}, {c.name, "--help"}, {"help", c.name}} {
+			code, out, errOut := runCLI(t, args...)
+			if code != ExitOK {
+				t.Errorf("racelab %s: exit %d, want 0", strings.Join(args, " "), code)
+			}
+			if n := strings.Count(out, "Usage:"); n != 1 {
+				t.Errorf("racelab %s: usage printed %d times on stdout, want once:\n%s", strings.Join(args, " "), n, out)
+			}
+			if !strings.Contains(out, "Usage: racelab "+c.name) || !strings.Contains(out, "Examples:\n  racelab "+c.name) {
+				t.Errorf("racelab %s: help lacks its synopsis or an example:\n%s", strings.Join(args, " "), out)
+			}
+			if errOut != "" {
+				t.Errorf("racelab %s: stderr %q, want nothing", strings.Join(args, " "), errOut)
+			}
+		}
+	}
+	// Subcommands of images too.
+	for _, sub := range []string{"build", "list", "prune"} {
+		code, out, errOut := runCLI(t, "images", sub, "-h")
+		if code != ExitOK || strings.Count(out, "Usage:") != 1 || errOut != "" {
+			t.Errorf("racelab images %s -h: exit %d, stdout:\n%s\nstderr:\n%s", sub, code, out, errOut)
+		}
+	}
+}
+
+// A bad flag prints the error and a hint on stderr, not the whole usage,
+// and exits 2: the same for every command.
+func TestBadFlagOncePerCommand(t *testing.T) {
+	for _, c := range commands() {
+		if c.run == nil {
+			continue
+		}
+		args := []string{c.name, "--no-such-flag"}
+		if c.name == "images" {
+			args = []string{"images", "build", "--no-such-flag"}
+		}
+		code, out, errOut := runCLI(t, args...)
+		if code != ExitUsage || out != "" {
+			t.Errorf("racelab %s: exit %d (want 2), stdout %q", strings.Join(args, " "), code, out)
+		}
+		if strings.Count(errOut, "flag provided but not defined: -no-such-flag") != 1 || strings.Contains(errOut, "Usage:") {
+			t.Errorf("racelab %s: stderr:\n%s", strings.Join(args, " "), errOut)
+		}
+		if !strings.Contains(errOut, "-h' for usage") {
+			t.Errorf("racelab %s: no usage hint:\n%s", strings.Join(args, " "), errOut)
+		}
+	}
+}
+
+// images and guard use the CLI's flags, help and exit codes.
+func TestImagesAndGuardDialect(t *testing.T) {
+	if guard.ExitPass != ExitOK || guard.ExitFail != ExitFail || guard.ExitUnusable != ExitUsage ||
+		images.ExitOK != ExitOK || images.ExitFail != ExitFail || images.ExitUsage != ExitUsage {
+		t.Fatal("exit codes differ between cli, guard and images")
+	}
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"images"}, ExitUsage, "Usage: racelab images <command>"},
+		{[]string{"images", "help"}, ExitOK, "racelab images build -suite bookworm"},
+		{[]string{"images", "push"}, ExitUsage, `images: unknown command "push"`},
+		{[]string{"images", "build", "-suite", "bookworm,jammy"}, ExitUsage, `-suite: "jammy" is not a Debian suite`},
+		{[]string{"images", "build", "-suite", ","}, ExitUsage, "names no suite"},
+		{[]string{"images", "list", "extra"}, ExitUsage, `unexpected argument "extra"`},
+		{[]string{"images", "build", "-h"}, ExitOK, "-mirror url"},
+		{[]string{"guard", "-h"}, ExitOK, "backend_keepalive >= proxy_idle + margin"},
+		{[]string{"guard", "-h"}, ExitOK, "-proxy-from KIND:PATH"},
+		{[]string{"guard"}, ExitUsage, "guard: give exactly one of --backend-keepalive and --backend-from"},
+		{[]string{"guard", "--backend-keepalive", "65s", "--proxy-idle", "60s", "extra"}, ExitUsage, `unexpected argument "extra"`},
+		{[]string{"guard", "--backend-keepalive", "65s", "--proxy-from", "nginx:/no/such.conf"}, ExitUsage, "no such file"},
+	}
+	for _, c := range cases {
+		code, out, errOut := runCLI(t, c.args...)
+		if code != c.code || !strings.Contains(out+errOut, c.want) {
+			t.Errorf("racelab %s: exit %d (want %d), want %q in output:\n%s%s", strings.Join(c.args, " "), code, c.code, c.want, out, errOut)
+		}
+	}
+}
+
+// A run whose proxy is not installed stops before any cell, with one
+// message that names the missing binary once, exit 2, and no results
+// file.
+func TestRunPreflightMissingProxy(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	dir := t.TempDir()
+	out := filepath.Join(dir, "results", "out.jsonl")
+	code, stdout, errOut := runCLI(t, "run", "six-step", "--proxy", "envoy", "--quiet", "-o", out)
+	if code != ExitUsage {
+		t.Errorf("exit %d, want 2\n%s%s", code, stdout, errOut)
+	}
+	if n := strings.Count(errOut, "- envoy binary ("); n != 1 {
+		t.Errorf("envoy named %d times, want once:\n%s", n, errOut)
+	}
+	for _, want := range []string{"racelab: preflight: 1 thing the run needs is missing", "Debian does not package Envoy", "--runtime container"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("missing %q in:\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(errOut, "start envoy") {
+		t.Errorf("cells ran:\n%s", errOut)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("results file written: %v", err)
+	}
+	if _, err := os.Stat(filepath.Dir(out)); !os.IsNotExist(err) {
+		t.Errorf("results dir created: %v", err)
+	}
+	// The embedded proxy needs nothing on PATH: preflight lets it run.
+	code, _, errOut = runCLI(t, "run", "six-step", "--proxy", "go", "--trials", "1", "--quiet", "-o", out)
+	if code != ExitOK {
+		t.Errorf("embedded proxy: exit %d\n%s", code, errOut)
 	}
 }

@@ -136,6 +136,9 @@ func runRun(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintln(e.stderr, err)
 		return ExitUsage
 	}
+	if code, ok := preflight(ctx, e, sc, k, n); !ok {
+		return code
+	}
 	rep, path, err := execute(ctx, e, sc, &f, lab.WithShard(k, n))
 	if rep == nil {
 		e.errorf("%v", err)
@@ -202,33 +205,6 @@ func printVerdicts(w io.Writer, vs []scenarios.Verdict) bool {
 		fmt.Fprintf(w, "  %s  %s: %s\n", mark, v.Expectation, v.Message)
 	}
 	return ok
-}
-
-func runValidate(_ context.Context, e *env, args []string) int {
-	fs := newFlags(e, "validate", "validate FILE...", "  racelab validate scenario.yaml other.yaml\n")
-	if code, ok := parse(e, fs, args); !ok {
-		return code
-	}
-	if fs.NArg() == 0 {
-		e.errorf("validate needs at least one scenario file")
-		return ExitUsage
-	}
-	code := ExitOK
-	for _, path := range fs.Args() {
-		sc, err := scenarios.Resolve(path)
-		if err != nil {
-			fmt.Fprintln(e.stderr, err)
-			code = ExitUsage
-			continue
-		}
-		cells, _ := sc.Cells()
-		var est time.Duration
-		for i := range cells {
-			est += time.Duration(cells[i].Trials) * cells[i].TrialBudget()
-		}
-		fmt.Fprintf(e.stdout, "%s: ok: scenario %s, %d cells, about %s of trials (one cell at a time)\n", path, sc.Name, len(cells), est.Round(100*time.Millisecond))
-	}
-	return code
 }
 
 func runScenarios(_ context.Context, e *env, args []string) int {
