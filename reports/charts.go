@@ -73,7 +73,7 @@ var rowAxes = []string{"method", "client", "close", "fault", "proxy_idle", "pres
 // margins, rows the retry policies (split by any other varying axis).
 func heatPanels(sums []results.Summary) []heatPanel {
 	varying := map[string]bool{}
-	for _, a := range results.VaryingParams(sums) {
+	for _, a := range VaryingParams(sums) {
 		varying[a] = true
 	}
 	if len(sums) == 1 {
