@@ -44,19 +44,32 @@ func ExampleReport_Markdown() {
 		fmt.Println(err)
 	}
 	// Output:
-	// ### ✅ racelab: six-step — all 1 expectations passed
+	// ### ✅ racelab: six-step — 1 expectation passed
 	//
 	// Run `r1` · started 2026-01-02 03:04:05Z · racelab v0.1.0 · go1.26.0 linux/amd64 · seed 1 · timescale 0.02
-	//
-	// <details><summary>Passed expectations (1)</summary>
-	//
-	// - ✅ **the race reproduces** — cell -9s.off.GET: failure rate >0 (measured 4/4 100% [51%, 100%])
-	//
-	// </details>
 	//
 	// | cell | margin | retry | method | trials | failure rate (95% CI) | outcomes | attributed | hidden retries | duplicate executions |
 	// |---|---|---|---|--:|---|---|--:|--:|--:|
 	// | `-9s.off.GET` | -9s | off | GET | 4 | 4/4 100% [51%, 100%] | proxy_502=4 | 4/4 | 0 | 0 |
+	//
+	// **Expectations**: 1 of 1 expectation passed
+	//
+	// ✅ PASS **the race reproduces** — cell -9s.off.GET: failure rate >0 (measured 4/4 100% [51%, 100%])
+}
+
+// The terminal report is what `racelab run` ends with.
+func ExampleReport_Table() {
+	rep := reports.New(exampleRun())
+	if err := rep.Table(os.Stdout); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// scenario six-step, run r1 (timescale 0.02): durations below are the scenario's; they ran 0.02x as long
+	// CELL         MARGIN  METHOD  RETRY  TRIALS  OUTCOMES     FAIL RATE (95% CI)    ATTRIB  HIDDEN RETRY  DUP EXEC
+	// -9s.off.GET  -9s     GET     off    4       proxy_502=4  4/4 100% [51%, 100%]  4/4     0             0
+	//
+	// Expectations:
+	//   PASS  the race reproduces: cell -9s.off.GET: failure rate >0 (measured 4/4 100% [51%, 100%])
 }
 
 func ExampleReport_CSV() {

@@ -39,6 +39,30 @@ type htmlRow struct {
 	Error, Note, Proxy                       string
 }
 
+type htmlGroup struct {
+	Expectation, Text string
+	Pass              bool
+	Cells             []htmlVerdictCell
+}
+
+type htmlVerdictCell struct {
+	Cell, Detail string
+	Pass         bool
+}
+
+type htmlChangeTable struct {
+	Kind, Common string
+	Axes         []string
+	Versions     []string
+	Rows         []htmlChangeRow
+}
+
+type htmlChangeRow struct {
+	Changed bool
+	Params  []string
+	Cells   []ChangeCell
+}
+
 type htmlWindowRow struct {
 	Cell                             string
 	Trials, Failures                 int
@@ -52,8 +76,11 @@ type htmlView struct {
 	Dropped                                   []string
 	HasVerdicts                               bool
 	Verdicts                                  []results.Verdict
-	FailedVerdicts, PassedVerdicts            []results.Verdict
+	Groups                                    []htmlGroup
 	Passed, Failed                            int
+	GroupsPassed, GroupsFailed                int
+	ChangeSentence                            string
+	Changes                                   []htmlChangeTable
 	Trials, Failures                          int
 	Heatmaps                                  []htmlChart
 	Window                                    template.HTML
@@ -66,8 +93,10 @@ type htmlView struct {
 	ChartErrors                               []string
 }
 
-// HTML writes the report as one self-contained HTML page: the run
-// manifest, the verdicts, a heatmap of failure rate over margin × retry
+// HTML writes the report as one self-contained HTML page: when the run
+// spans proxy versions, the change tables first (what each upgrade
+// changed); the run manifest, the expectations grouped (one collapsible
+// line each, with its cells), a heatmap of failure rate over margin × retry
 // policy per proxy, the race-window chart of the timing-mode cells, a
 // connection timeline for a sample failure per proxy, and the per-cell
 // table. The page loads nothing: no scripts, styles inline, charts as
@@ -84,11 +113,37 @@ func (r *Report) HTML(w io.Writer) error {
 		v.Version = m.Racelab
 	}
 	v.Passed, v.Failed = r.Counts()
-	for _, vd := range r.Verdicts {
-		if vd.Pass {
-			v.PassedVerdicts = append(v.PassedVerdicts, vd)
+	for _, g := range r.Groups() {
+		hg := htmlGroup{Expectation: g.Expectation, Text: g.cellsText(), Pass: g.Pass()}
+		if g.Pass() {
+			v.GroupsPassed++
 		} else {
-			v.FailedVerdicts = append(v.FailedVerdicts, vd)
+			v.GroupsFailed++
+		}
+		for _, vd := range g.Ordered() {
+			cell := vd.Cell
+			if cell == "" {
+				cell = "(no matching cell)"
+			}
+			hg.Cells = append(hg.Cells, htmlVerdictCell{Cell: cell, Detail: verdictDetail(vd), Pass: vd.Pass})
+		}
+		v.Groups = append(v.Groups, hg)
+	}
+	if tables := ChangeTables(r.Summaries); len(tables) > 0 {
+		v.ChangeSentence = changeSentence(tables, r.Summaries)
+		for _, t := range tables {
+			ht := htmlChangeTable{Kind: t.Kind, Common: t.CommonText(), Axes: t.Axes}
+			for i := range t.Versions {
+				ht.Versions = append(ht.Versions, t.VersionLabel(i))
+			}
+			for _, row := range t.Rows {
+				hr := htmlChangeRow{Changed: row.Changed, Cells: row.Cells}
+				for _, a := range t.Axes {
+					hr.Params = append(hr.Params, row.Params[a])
+				}
+				ht.Rows = append(ht.Rows, hr)
+			}
+			v.Changes = append(v.Changes, ht)
 		}
 	}
 	for _, hp := range heatPanels(r.Summaries) {
@@ -118,7 +173,7 @@ func (r *Report) HTML(w io.Writer) error {
 		}
 	}
 	v.Timelines = r.timelines()
-	v.Axes = SortParams(results.VaryingParams(r.Summaries))
+	v.Axes = SortParams(VaryingParams(r.Summaries))
 	for _, s := range r.Summaries {
 		row := htmlRow{Cell: s.Cell, Trials: s.Trials, Outcomes: results.Counts(s.Counts), Rate: results.Rate(s),
 			Attributed: fmt.Sprintf("%d/%d", s.Attributed, s.Failures), Hidden: fmt.Sprint(s.HiddenRetry),

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -46,18 +48,25 @@ func wellFormed(s string) error {
 	}
 }
 
+// mergedRun is matrix.jsonl with the cells and trials of window.jsonl
+// added (their ids prefixed "timing."), read as one results file.
 func mergedRun(t *testing.T) *results.Run {
 	t.Helper()
-	run := readFixture(t, "matrix.jsonl")
-	win := readFixture(t, "window.jsonl")
-	for _, c := range win.Cells {
-		c.ID = "timing." + c.ID
+	matrix, err := os.ReadFile(filepath.Join("testdata", "matrix.jsonl"))
+	require.NoError(t, err)
+	win, err := os.ReadFile(filepath.Join("testdata", "window.jsonl"))
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	buf.Write(matrix)
+	for _, line := range strings.SplitAfter(string(win), "\n") {
+		if strings.Contains(line, `"type":"manifest"`) || strings.Contains(line, `"type":"verdicts"`) {
+			continue
+		}
+		buf.WriteString(strings.Replace(line, `"cell":"`, `"cell":"timing.`, 1))
 	}
-	for i := range win.Records {
-		win.Records[i].Cell = "timing." + win.Records[i].Cell
-	}
-	run.Cells = append(run.Cells, win.Cells...)
-	run.Records = append(run.Records, win.Records...)
+	run, err := results.Read(&buf)
+	require.NoError(t, err)
+	require.Empty(t, run.Dropped)
 	return run
 }
 
@@ -87,9 +96,10 @@ func TestHTMLSelfContained(t *testing.T) {
 	assert.Equal(t, 3, strings.Count(page, `<figure class="chart timeline">`))
 	assert.Len(t, svgs, 4+1+3)
 	assert.NotContains(t, page, `id="chart-errors"`)
+	assert.NotContains(t, page, `id="changes"`, "no versions, no change table")
 
-	for _, want := range []string{"proxy-matrix", "20261122T055958Z-277239a4fa45", "10 failed", "18 passed",
-		"haproxy.2s.off.GET: failure rate: expected 0, measured 3/3 100% [44%, 100%]",
+	for _, want := range []string{"proxy-matrix", "20261122T055958Z-277239a4fa45", ">3 failed<", "(10 of 28 cell verdicts failed)",
+		`<td class="mono">haproxy.2s.off.GET</td><td><span class="badge fail">fail</span></td><td>failure rate: expected 0, measured 3/3 100% [44%, 100%]</td>`,
 		"nginx 1.22.1 (binary /usr/sbin/nginx, process)", "upstream prematurely closed connection"} {
 		assert.Contains(t, page, want)
 	}
@@ -99,15 +109,18 @@ func TestHTMLEscapes(t *testing.T) {
 	evil := `<script>alert("x")</script>&`
 	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	off := int64(100_000)
-	run := &results.Run{
-		Manifest: &results.Manifest{Type: results.TypeManifest, RunID: "r", Scenario: evil, Started: ts},
-		Cells: []*results.Cell{{Type: results.TypeCell, ID: "c<1>", Params: map[string]string{
-			"proxy": evil, "margin": evil, "retry": evil, "method": "GET"}}},
-		Records: []results.Record{{Type: results.TypeTrial, Cell: "c<1>", Method: evil, RequestID: evil, Outcome: results.Proxy502,
-			Status: 502, Attributed: true, Attribution: evil, OffsetNS: &off, ScheduledOffsetNS: &off,
-			Backend: results.BackendEvidence{Close: &results.CloseEvidence{Conn: 1, Closer: "backend", Reason: evil, Style: evil}},
-			Proxy:   []proxies.Evidence{{Source: "error", Message: evil}}}},
-	}
+	run := results.NewRun()
+	require.NoError(t, run.Add(results.Manifest{Type: results.TypeManifest, RunID: "r", Scenario: evil, Started: ts}))
+	require.NoError(t, run.Add(results.Cell{Type: results.TypeCell, ID: "c<1>", Params: map[string]string{
+		"proxy": evil, "margin": evil, "retry": evil, "method": "GET", "kind": evil, "version": "1"}}))
+	require.NoError(t, run.Add(results.Record{Type: results.TypeTrial, Cell: "c<1>", Method: evil, RequestID: evil, Outcome: results.Proxy502,
+		Status: 502, Attributed: true, Attribution: evil, OffsetNS: &off, ScheduledOffsetNS: &off,
+		Backend: results.BackendEvidence{Close: &results.CloseEvidence{Conn: 1, Closer: "backend", Reason: evil, Style: evil}},
+		Proxy:   []proxies.Evidence{{Source: "error", Message: evil}}}))
+	require.NoError(t, run.Add(results.Cell{Type: results.TypeCell, ID: "c<2>", Params: map[string]string{
+		"proxy": evil, "margin": evil, "retry": evil, "method": "GET", "kind": evil, "version": "2"}}))
+	require.NoError(t, run.Add(results.Record{Type: results.TypeTrial, Cell: "c<2>", Method: evil, Outcome: results.OK}))
+	require.NoError(t, run.Add(results.NewVerdictsLine([]results.Verdict{{Expectation: evil, Cell: "c<1>", Message: evil}})))
 	page := string(render(t, New(run), HTML))
 	assert.NotContains(t, page, "<script>")
 	for i, s := range svgElements(t, page) {

@@ -74,6 +74,10 @@ type junitProblem struct {
 // run has no verdicts, one test case per cell: a cell that did not
 // complete is an error, a cell with no trials (an interrupted run) is
 // skipped, and every other cell passes with its measurements as output.
+// When the run spans proxy versions, a second suite names every change
+// between consecutive versions as a passing test case ("nginx explicit
+// retry=off method=POST: 1.22.1 → 1.30.6 changed proxy_502 →
+// ok_after_hidden_retry"): the expectations decide what fails.
 func (r *Report) JUnit(w io.Writer) error {
 	name := r.Scenario()
 	if name == "" {
@@ -120,6 +124,10 @@ func (r *Report) JUnit(w io.Writer) error {
 	}
 	doc := junitSuites{Name: "racelab", Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors,
 		Skipped: suite.Skipped, Time: suite.Time, Suites: []junitSuite{suite}}
+	if cs := changesSuite(name, ChangeTables(r.Summaries)); cs != nil {
+		doc.Tests += cs.Tests
+		doc.Suites = append(doc.Suites, *cs)
+	}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return fmt.Errorf("write junit: %w", err)
 	}
@@ -205,3 +213,27 @@ func (r *Report) cellTime(id string) time.Duration {
 }
 
 func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) }
+
+// changesSuite is the suite of version changes: one test case per step of
+// a changed row (nil when nothing changed).
+func changesSuite(scenario string, tables []ChangeTable) *junitSuite {
+	suite := junitSuite{Name: scenario + ": version changes", Time: seconds(0)}
+	for _, t := range tables {
+		for _, row := range t.Rows {
+			for _, c := range row.Changes {
+				from, to := t.versionName(c.From), t.versionName(c.To)
+				suite.Cases = append(suite.Cases, junitCase{
+					ClassName: scenario + ".changes." + t.Kind,
+					Name:      fmt.Sprintf("%s: %s → %s changed %s → %s", t.Label(row), from, to, c.Before, c.After),
+					Time:      seconds(0),
+					SystemOut: text(fmt.Sprintf("%s: %s\n%s: %s\nsetting: %s", from, c.BeforeCounts, to, c.AfterCounts, FormatParams(row.Params))),
+				})
+			}
+		}
+	}
+	if len(suite.Cases) == 0 {
+		return nil
+	}
+	suite.Tests = len(suite.Cases)
+	return &suite
+}

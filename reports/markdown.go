@@ -3,6 +3,7 @@ package reports
 import (
 	"bufio"
 	"fmt"
+	"html"
 	"io"
 	"strings"
 
@@ -10,23 +11,42 @@ import (
 )
 
 // Markdown writes a summary for a pull-request comment: a headline with
-// the verdict counts, the run manifest, failed expectations in full and
-// passed ones folded, the per-cell table, the race windows, and what was
-// dropped from a cut-off results file.
+// the expectation counts; when the run spans proxy versions, one sentence
+// and the change tables (what each upgrade changed) before anything else;
+// the run manifest, the per-cell table, the expectations grouped (one
+// collapsible block each, with a table of its cells), the race windows,
+// and what was dropped from a cut-off results file.
 func (r *Report) Markdown(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	name := r.Scenario()
 	if name == "" {
 		name = "(no manifest)"
 	}
+	groups := r.Groups()
+	failedGroups := 0
+	for _, g := range groups {
+		if !g.Pass() {
+			failedGroups++
+		}
+	}
 	passed, failed := r.Counts()
+	cellVerdicts, cellsPassed := "", ""
+	if passed+failed != len(groups) {
+		cellVerdicts = fmt.Sprintf(" (%d of %d cell verdicts)", failed, passed+failed)
+		cellsPassed = fmt.Sprintf(" (%d cell verdicts)", passed)
+	}
 	switch {
 	case !r.HasVerdicts:
 		fmt.Fprintf(bw, "### racelab: %s\n\n", mdText(name))
 	case failed == 0:
-		fmt.Fprintf(bw, "### ✅ racelab: %s — all %d expectations passed\n\n", mdText(name), passed)
+		fmt.Fprintf(bw, "### ✅ racelab: %s — %s passed%s\n\n", mdText(name), allOf(len(groups), "expectation"), cellsPassed)
 	default:
-		fmt.Fprintf(bw, "### ❌ racelab: %s — %d of %d expectations failed\n\n", mdText(name), failed, passed+failed)
+		fmt.Fprintf(bw, "### ❌ racelab: %s — %d of %s failed%s\n\n", mdText(name), failedGroups, count(len(groups), "expectation"), cellVerdicts)
+	}
+	if tables := ChangeTables(r.Summaries); len(tables) > 0 {
+		fmt.Fprintf(bw, "%s\n", mdText(changeSentence(tables, r.Summaries)))
+		mdChanges(bw, tables)
+		fmt.Fprintln(bw)
 	}
 	if m := r.Run.Manifest; m != nil {
 		fmt.Fprintf(bw, "Run `%s` · started %s · racelab %s · %s %s · seed %d · timescale %g\n",
@@ -43,32 +63,101 @@ func (r *Report) Markdown(w io.Writer) error {
 			fmt.Fprintf(bw, "> - %s\n", mdText(d))
 		}
 	}
-	if r.HasVerdicts {
-		r.mdVerdicts(bw, failed, passed)
-	}
 	r.mdCells(bw)
+	if r.HasVerdicts {
+		mdVerdicts(bw, groups, failedGroups)
+	}
 	r.mdWindows(bw)
 	return bw.Flush()
 }
 
-func (r *Report) mdVerdicts(w io.Writer, failed, passed int) {
-	if failed > 0 {
-		fmt.Fprintf(w, "\n**Failed expectations**\n\n")
-		for _, v := range r.Verdicts {
+// mdChanges writes one table per proxy kind: a row per setting, a column
+// per version, changed rows marked and the cells that changed in bold.
+func mdChanges(w io.Writer, tables []ChangeTable) {
+	for _, t := range tables {
+		fmt.Fprintf(w, "\n| **%s** |", mdText(t.Kind))
+		for _, a := range t.Axes {
+			fmt.Fprintf(w, " %s |", mdCell(a))
+		}
+		for i := range t.Versions {
+			fmt.Fprintf(w, " %s |", mdCell(t.VersionLabel(i)))
+		}
+		fmt.Fprint(w, "\n|---|")
+		for range t.Axes {
+			fmt.Fprint(w, "---|")
+		}
+		for range t.Versions {
+			fmt.Fprint(w, "---|")
+		}
+		fmt.Fprintln(w)
+		for _, row := range t.Rows {
+			mark := ""
+			if row.Changed {
+				mark = "⚠️ **changed**"
+			}
+			fmt.Fprintf(w, "| %s |", mark)
+			for _, a := range t.Axes {
+				fmt.Fprintf(w, " %s |", mdCell(row.Params[a]))
+			}
+			for _, c := range row.Cells {
+				if c.Differs {
+					fmt.Fprintf(w, " **%s** |", mdText(c.Text))
+				} else {
+					fmt.Fprintf(w, " %s |", mdCell(c.Text))
+				}
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	for _, t := range tables {
+		if c := t.CommonText(); c != "" {
+			fmt.Fprintf(w, "\n%s, every row: %s", mdText(t.Kind), mdText(c))
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+// mdVerdicts writes one collapsible block per expectation: PASS or FAIL
+// and how many cells passed, then a table of its cells (failed blocks
+// open).
+func mdVerdicts(w io.Writer, groups []VerdictGroup, failed int) {
+	fmt.Fprintf(w, "\n**Expectations**: %d of %s passed\n", len(groups)-failed, count(len(groups), "expectation"))
+	for _, g := range groups {
+		mark, open := "✅ PASS", ""
+		if !g.Pass() {
+			mark, open = "❌ FAIL", " open"
+		}
+		if len(g.Verdicts) == 1 {
+			fmt.Fprintf(w, "\n%s **%s** — %s\n", mark, mdText(g.Expectation), mdText(g.cellsText()))
+			continue
+		}
+		fmt.Fprintf(w, "\n<details%s><summary>%s <b>%s</b> — %s</summary>\n\n", open, mark,
+			html.EscapeString(g.Expectation), html.EscapeString(g.cellsText()))
+		fmt.Fprintln(w, "| cell | verdict | measured |")
+		fmt.Fprintln(w, "|---|---|---|")
+		for _, v := range g.Ordered() {
+			cell, verdict := "–", "✅ pass"
+			if v.Cell != "" {
+				cell = "`" + strings.ReplaceAll(v.Cell, "`", "'") + "`"
+			}
 			if !v.Pass {
-				fmt.Fprintf(w, "- ❌ **%s** — %s\n", mdText(v.Expectation), mdText(v.Message))
+				verdict = "❌ **fail**"
 			}
+			fmt.Fprintf(w, "| %s | %s | %s |\n", cell, verdict, mdCell(verdictDetail(v)))
+		}
+		fmt.Fprintln(w, "\n</details>")
+	}
+}
+
+// verdictDetail is a verdict's message without the "cell ID: " it starts
+// with, for a table that names the cell in its own column.
+func verdictDetail(v results.Verdict) string {
+	if v.Cell != "" {
+		if rest, ok := strings.CutPrefix(v.Message, "cell "+v.Cell+": "); ok {
+			return rest
 		}
 	}
-	if passed > 0 {
-		fmt.Fprintf(w, "\n<details><summary>Passed expectations (%d)</summary>\n\n", passed)
-		for _, v := range r.Verdicts {
-			if v.Pass {
-				fmt.Fprintf(w, "- ✅ **%s** — %s\n", mdText(v.Expectation), mdText(v.Message))
-			}
-		}
-		fmt.Fprintf(w, "\n</details>\n")
-	}
+	return v.Message
 }
 
 func (r *Report) mdCells(w io.Writer) {
@@ -76,7 +165,7 @@ func (r *Report) mdCells(w io.Writer) {
 		fmt.Fprintf(w, "\nNo cells recorded.\n")
 		return
 	}
-	axes := SortParams(results.VaryingParams(r.Summaries))
+	axes := SortParams(VaryingParams(r.Summaries))
 	fmt.Fprintf(w, "\n| cell |")
 	for _, a := range axes {
 		fmt.Fprintf(w, " %s |", mdCell(a))

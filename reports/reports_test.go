@@ -107,9 +107,14 @@ func TestFixtureFacts(t *testing.T) {
 	assert.False(t, r.Passed())
 
 	md := string(render(t, r, Markdown))
-	assert.Contains(t, md, "### ❌ racelab: proxy-matrix — 10 of 28 expectations failed")
-	assert.Contains(t, md, "haproxy.2s.off.GET: failure rate: expected 0, measured 3/3 100% [44%, 100%]")
-	assert.Equal(t, 1+32, strings.Count(md, "\n| "), "the table's header and one row per cell")
+	assert.Contains(t, md, "### ❌ racelab: proxy-matrix — 3 of 3 expectations failed (10 of 28 cell verdicts)")
+	assert.Contains(t, md, "| `haproxy.2s.off.GET` | ❌ **fail** | failure rate: expected 0, measured 3/3 100% [44%, 100%] |")
+	cells, verdicts := strings.Index(md, "\n| cell |"), strings.Index(md, "\n**Expectations**")
+	require.True(t, cells >= 0 && verdicts > cells, "the cell table, then the expectations")
+	assert.Equal(t, 1+32, strings.Count(md[cells:verdicts], "\n| "), "the table's header and one row per cell")
+	assert.Equal(t, 3+28, strings.Count(md[verdicts:], "\n| "), "per expectation a header, and a row per verdict")
+	assert.Equal(t, 3, strings.Count(md[verdicts:], "<details open>"), "every expectation failed somewhere")
+	assert.NotContains(t, md, "What changed", "no versions, no change table")
 
 	var junit junitSuites
 	require.NoError(t, xml.Unmarshal(render(t, r, JUnit), &junit))
@@ -219,8 +224,8 @@ func TestVerdictsLineRoundTrip(t *testing.T) {
 	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	require.NoError(t, w.Write(results.Manifest{Type: results.TypeManifest, RunID: "r", Scenario: "s", Started: ts}))
 	require.NoError(t, w.Write(results.Cell{Type: results.TypeCell, ID: "a", Params: map[string]string{"retry": "off"}}))
-	vs := []scenarios.Verdict{{Expectation: "e", Cell: "a", Pass: false, Message: "cell a: failure rate: expected 0, measured 1/1"}}
-	require.NoError(t, w.Write(results.NewVerdictsLine(ScenarioVerdicts(vs))))
+	vs := []results.Verdict{{Expectation: "e", Cell: "a", Pass: false, Message: "cell a: failure rate: expected 0, measured 1/1"}}
+	require.NoError(t, w.Write(results.NewVerdictsLine(vs)))
 	run, err := results.Read(&buf)
 	require.NoError(t, err)
 	require.Empty(t, run.Dropped)
@@ -241,7 +246,7 @@ func TestVerdictsLineRoundTrip(t *testing.T) {
 
 	// Several verdicts lines: the last one counts.
 	buf.Reset()
-	require.NoError(t, w.Write(results.NewVerdictsLine(ScenarioVerdicts(vs))))
+	require.NoError(t, w.Write(results.NewVerdictsLine(vs)))
 	require.NoError(t, w.Write(results.NewVerdictsLine([]results.Verdict{{Expectation: "e", Cell: "a", Pass: true, Message: "ok"}})))
 	run, err = results.Read(&buf)
 	require.NoError(t, err)
@@ -282,7 +287,9 @@ func TestParseFormat(t *testing.T) {
 
 func TestEmptyRun(t *testing.T) {
 	// A file with nothing readable still renders, in every format.
-	r := New(&results.Run{Dropped: []string{"line 1: not JSON: invalid character 'h' looking for beginning of value"}})
+	run := results.NewRun()
+	run.Dropped = []string{"line 1: not JSON: invalid character 'h' looking for beginning of value"}
+	r := New(run)
 	for _, f := range Formats() {
 		out := render(t, r, f)
 		if f != CSV {
