@@ -3,6 +3,7 @@ package reports
 import (
 	"encoding/xml"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -283,6 +284,15 @@ func TestBehaviourTable(t *testing.T) {
 | never ran (close-on-reuse) | off | GET | connection dropped (no log line) | 502 (`+"`SH--`"+`) | 502 (`+"`upstream prematurely closed connection`"+`) |
 | ran, then dropped | idempotent | GET | 200 1/2, 502 1/2 | - | 200, hidden retry, **ran twice** (`+"`502, 200`; `upstream prematurely closed connection`"+`) |
 `, b.String())
+
+	// Cells start in any order when they run in parallel: the table keeps
+	// the matrix's order.
+	want := b.String()
+	b.Reset()
+	rev := append([]BehaviourCell(nil), cells...)
+	slices.Reverse(rev)
+	require.NoError(t, BehaviourTable(&b, rev))
+	assert.Equal(t, want, b.String())
 
 	b.Reset()
 	require.NoError(t, BehaviourPage(&b, cells, "linux/amd64"))
