@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -12,6 +13,9 @@ import (
 const HAProxyConfigName = "haproxy.cfg"
 
 const haproxyPurgeDefault = 5 * time.Second
+
+// haMaxConn caps the global maxconn (see the change it makes).
+const haMaxConn = 4096
 
 // haDropSections are sections that contact other hosts, run programs or
 // hold material racelab does not have.
@@ -263,6 +267,12 @@ func (r *haRewriter) line(s *Section, l Line, under, dsPurge string) (nw []strin
 				return nil, true, "", false
 			}
 			return []string{"nbthread", "1"}, false, "pools are per thread: with several threads a request may land on a thread whose pool is empty, so racelab runs one", true
+		case "ulimit-n":
+			return nil, false, "HAProxy would raise the file descriptor limit beyond what racelab's process may have", false
+		case "maxconn":
+			if n, err := strconv.Atoi(a[len(a)-1]); err == nil && n > haMaxConn {
+				return []string{"maxconn", strconv.Itoa(haMaxConn)}, false, fmt.Sprintf("HAProxy raises the file descriptor limit to twice the global maxconn at start, beyond what racelab's process may have; racelab sends few concurrent requests, so %d is ample", haMaxConn), false
+			}
 		case "pidfile":
 			return []string{"pidfile", filepath.Join(r.in.Dir, "haproxy.pid")}, false, "runtime files go into racelab's directory", false
 		case "stats":
