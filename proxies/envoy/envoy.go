@@ -105,7 +105,19 @@ func firstLine(s string) string {
 // one worker thread (one upstream connection pool), no hot restart and
 // access logs flushed every DefaultFileFlushInterval. The rendered
 // bootstrap passes ValidateBootstrap; Render checks that before it returns.
+//
+// With spec.Config set, Render runs the user's own bootstrap instead: see
+// RenderUserConfig. The route's listener binds spec.Listen, the cluster
+// under test (spec.Config.Upstream) points at spec.Upstream and admin
+// binds spec.AdminListen.
 func (Adapter) Render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
+	if spec.Config != nil {
+		b, err := renderUser(spec, dir)
+		if err != nil {
+			return nil, fmt.Errorf("render envoy: %w", err)
+		}
+		return b, nil
+	}
 	data, err := RenderBootstrap(spec)
 	if err != nil {
 		return nil, err
@@ -126,4 +138,25 @@ func (Adapter) Render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
 		},
 		ValidateArgs: []string{"--mode", "validate", "-c", cfg},
 	}, nil
+}
+
+// renderUser reads the user's bootstrap in spec.Config and rewrites it
+// for dir.
+func renderUser(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
+	c := spec.Config
+	data, err := os.ReadFile(c.Path)
+	if err != nil {
+		return nil, fmt.Errorf("envoy config: %w", err)
+	}
+	return RenderUserConfig(UserOptions{
+		File:      c.Path,
+		Data:      data,
+		Cluster:   c.Upstream,
+		Backend:   spec.Upstream,
+		Closed:    c.Closed,
+		Listen:    spec.Listen,
+		Admin:     spec.AdminListen,
+		Dir:       dir,
+		Timescale: c.Timescale,
+	})
 }

@@ -12,6 +12,8 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/racelab/racelab/proxies"
+
 	// Types a team's bootstrap commonly carries beside what racelab
 	// renders: TLS contexts (racelab removes them, but must read them),
 	// the TLS inspector listener filter and the c-ares DNS resolver.
@@ -19,11 +21,6 @@ import (
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/network/dns_resolver/cares/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 )
-
-// DefaultClosedAddr is where clusters other than the one under test point
-// when UserOptions.Closed is empty: TCP port 1 on loopback, which nothing
-// listens on.
-const DefaultClosedAddr = "127.0.0.1:1"
 
 // DefaultIdleTimeout is Envoy's upstream idle timeout when a cluster sets
 // none.
@@ -49,7 +46,7 @@ type UserOptions struct {
 	// cluster under test points there.
 	Backend string
 	// Closed is a loopback address nothing listens on, for every other
-	// cluster (empty: DefaultClosedAddr).
+	// cluster (empty: proxies.DefaultClosedAddr).
 	Closed string
 	// Listen is the address of the listener that routes to the cluster
 	// under test.
@@ -67,92 +64,6 @@ type UserOptions struct {
 	Timescale float64
 }
 
-// Change is one thing racelab changed in a user's bootstrap.
-type Change struct {
-	// Directive is the field's path in Envoy's field names, list elements
-	// by name where they have one: static_resources.clusters["api"].type.
-	// Command-line flags start with "--".
-	Directive string
-	// File and Line locate the field in the user's file (Line 0: unknown,
-	// or a field racelab added).
-	File string
-	Line int
-	// Old and New are the values before and after ("" for none).
-	Old, New string
-	// Why says why racelab had to change it.
-	Why string
-	// AltersPooling marks a change that can alter how connections to the
-	// backend are pooled.
-	AltersPooling bool
-}
-
-func (c Change) String() string {
-	loc := c.File
-	if c.Line > 0 {
-		loc += ":" + strconv.Itoa(c.Line)
-	}
-	s := fmt.Sprintf("%s %s: %q → %q (%s)", loc, c.Directive, c.Old, c.New, c.Why)
-	if c.AltersPooling {
-		s += " [alters pooling]"
-	}
-	return s
-}
-
-// UserRoute is where racelab sends requests so that they reach the
-// cluster under test.
-type UserRoute struct {
-	// Listener is the listener's name.
-	Listener string
-	// Path is a request path the route matches (its prefix or exact path).
-	Path string
-	// Host is a Host header the virtual host matches.
-	Host string
-}
-
-// UserBootstrap is a user's bootstrap rewritten to run under racelab.
-type UserBootstrap struct {
-	// Bootstrap is the rewritten bootstrap, YAML.
-	Bootstrap []byte
-	// Cluster is the cluster under test.
-	Cluster string
-	// Changes lists every change, in file order of the parts changed.
-	Changes []Change
-	Route   UserRoute
-	// Effective holds the settings the file gives the cluster under test
-	// (see the Eff* keys).
-	Effective map[string]string
-	// Files, Dirs, Args and ValidateArgs make a proxies.Bundle.
-	Files        map[string]string
-	Dirs         []string
-	Args         []string
-	ValidateArgs []string
-}
-
-// Keys of UserBootstrap.Effective.
-const (
-	EffCluster         = "cluster"
-	EffClusterType     = "cluster_type"
-	EffEndpoints       = "endpoints"
-	EffIdleTimeout     = "idle_timeout"
-	EffIdleSource      = "idle_timeout_source"
-	EffIdleRun         = "idle_timeout_run"
-	EffRetryOn         = "retry_on"
-	EffNumRetries      = "num_retries"
-	EffRetrySource     = "retry_policy_source"
-	EffMaxConnections  = "max_connections"
-	EffMaxRequests     = "max_requests_per_connection"
-	EffProtocol        = "protocol"
-	EffListener        = "listener"
-	EffVirtualHost     = "virtual_host"
-	EffRoute           = "route"
-	EffConcurrency     = "concurrency"
-	EffUpstreamTLS     = "upstream_tls"
-	EffHealthChecks    = "health_checks"
-	EffRouteTimeout    = "route_timeout"
-	EffPerTryTimeout   = "per_try_timeout"
-	EffRetriableStatus = "retriable_status_codes"
-)
-
 // RenderUserConfig rewrites a team's Envoy bootstrap so that racelab can
 // run it: the endpoints of the cluster under test point at racelab's
 // backend and every other endpoint at a closed loopback port (DNS
@@ -167,7 +78,16 @@ const (
 // The bootstrap must be static: dynamic_resources, RDS and an EDS cluster
 // under test are refused, since racelab could not rewrite the addresses a
 // management server sends. The result passes ValidateBootstrap.
-func RenderUserConfig(opts UserOptions) (*UserBootstrap, error) {
+//
+// The bundle's Route is the request that reaches the cluster under test
+// (Host "" when any Host does), and Effective holds the file's settings
+// for it under the names the other adapters use: idle_timeout, pool_size
+// (circuit-breaker max_connections), retry and retries (the route's or
+// virtual host's retry policy), reuse, workers, health_checks, servers,
+// and Envoy's own: cluster, cluster_type, protocol, max_requests_per_connection,
+// route_timeout, per_try_timeout, upstream_tls, listener, virtual_host,
+// route.
+func RenderUserConfig(opts UserOptions) (*proxies.Bundle, error) {
 	u, err := newUserRewrite(opts)
 	if err != nil {
 		return nil, err
@@ -183,7 +103,7 @@ type userRewrite struct {
 	b       *bootstrapv3.Bootstrap
 	cluster string
 	target  *routeTarget
-	changes []Change
+	changes []proxies.Change
 }
 
 func newUserRewrite(opts UserOptions) (*userRewrite, error) {
@@ -192,7 +112,7 @@ func newUserRewrite(opts UserOptions) (*userRewrite, error) {
 		file = "bootstrap"
 	}
 	if opts.Closed == "" {
-		opts.Closed = DefaultClosedAddr
+		opts.Closed = proxies.DefaultClosedAddr
 	}
 	for _, a := range []struct{ what, addr string }{
 		{"backend", opts.Backend}, {"closed", opts.Closed}, {"listen", opts.Listen}, {"admin", opts.Admin},
@@ -280,7 +200,7 @@ func (u *userRewrite) checkStatic() error {
 	return nil
 }
 
-func (u *userRewrite) run() (*UserBootstrap, error) {
+func (u *userRewrite) run() (*proxies.Bundle, error) {
 	if err := u.chooseCluster(); err != nil {
 		return nil, err
 	}
@@ -293,6 +213,12 @@ func (u *userRewrite) run() (*UserBootstrap, error) {
 	if err := u.rewrite(eff); err != nil {
 		return nil, err
 	}
+	u.changes = append(u.changes, proxies.Change{
+		Directive: "--concurrency",
+		Old:       "(unset: one worker per hardware thread)", New: "1",
+		Why:           "one worker thread: Envoy keeps one upstream connection pool per worker, and racelab's trials need the connection the previous request left idle",
+		AltersPooling: true,
+	})
 	out, err := u.marshal()
 	if err != nil {
 		return nil, err
@@ -300,30 +226,23 @@ func (u *userRewrite) run() (*UserBootstrap, error) {
 	if err := ValidateBootstrap(out); err != nil {
 		return nil, fmt.Errorf("envoy config %s: rewritten bootstrap is invalid: %w", u.file, err)
 	}
-	cfg := filepath.Join(u.opts.Dir, ConfigFile)
-	args := []string{
-		"-c", cfg,
-		"--concurrency", "1",
-		"--disable-hot-restart",
-		"--log-level", "info",
-		"--file-flush-interval-msec", strconv.FormatInt(DefaultFileFlushInterval.Milliseconds(), 10),
-	}
-	u.changes = append(u.changes, Change{
-		Directive: "--concurrency", File: "(command line)",
-		Old: "(unset: one worker per hardware thread)", New: "1",
-		Why:           "one worker thread: Envoy keeps one upstream connection pool per worker, and racelab's trials need the connection the previous request left idle",
-		AltersPooling: true,
-	})
-	return &UserBootstrap{
-		Bootstrap:    out,
-		Cluster:      u.cluster,
-		Changes:      u.changes,
-		Route:        UserRoute{Listener: t.listener, Path: t.path, Host: t.host},
-		Effective:    eff,
-		Files:        map[string]string{ConfigFile: string(out)},
-		Dirs:         []string{logsDir},
-		Args:         args,
+	dir := u.opts.Dir
+	cfg := filepath.Join(dir, ConfigFile)
+	return &proxies.Bundle{
+		Dir:   dir,
+		Files: map[string]string{ConfigFile: string(out)},
+		Dirs:  []string{logsDir},
+		Args: []string{
+			"-c", cfg,
+			"--concurrency", "1",
+			"--disable-hot-restart",
+			"--log-level", "info",
+			"--file-flush-interval-msec", strconv.FormatInt(DefaultFileFlushInterval.Milliseconds(), 10),
+		},
 		ValidateArgs: []string{"--mode", "validate", "-c", cfg},
+		Changes:      u.changes,
+		Route:        t.proxiesRoute(u),
+		Effective:    eff,
 	}, nil
 }
 
@@ -383,80 +302,130 @@ func routedClusters(b *bootstrapv3.Bootstrap) []string {
 	return out
 }
 
-// effective reads the settings the file gives the cluster under test.
-func (u *userRewrite) effective() map[string]string {
-	c := u.clusterUnderTest()
+// pos is "file:line" of a JSON path of the user's file.
+func (u *userRewrite) pos(key string) string {
+	if l := u.line(key); l > 0 {
+		return u.file + ":" + strconv.Itoa(l)
+	}
+	return u.file
+}
+
+// effective reads the settings the file gives the cluster under test,
+// before any rewriting.
+func (u *userRewrite) effective() map[string]proxies.Setting {
+	i, c := u.clusterUnderTest()
 	t := u.target
-	eff := map[string]string{
-		EffCluster:     u.cluster,
-		EffClusterType: clusterTypeName(c),
-		EffListener:    t.listener,
-		EffVirtualHost: t.vhost.GetName(),
-		EffRoute:       t.routeName,
-		EffConcurrency: "1",
+	ckey := fmt.Sprintf("static_resources.clusters[%d]", i)
+	cpos := u.pos(ckey)
+	eff := map[string]proxies.Setting{
+		"cluster":      {Value: u.cluster, Source: cpos, Note: "the cluster under test"},
+		"cluster_type": {Value: clusterTypeName(c), Source: u.pos(ckey + ".type"), Default: c.GetClusterDiscoveryType() == nil},
+		"listener":     {Value: t.listener, Source: u.pos(fmt.Sprintf("static_resources.listeners[%d]", t.ref.li))},
+		"virtual_host": {Value: t.vhost.GetName(), Source: u.pos(t.vhostKey())},
+		"route":        {Value: t.routeName, Source: u.pos(t.routeKey())},
+		"workers": {Value: "one per hardware thread", Default: true,
+			Note: "--concurrency: each worker has its own upstream pool; racelab runs one"},
 	}
 	n := 0
 	for _, le := range c.GetLoadAssignment().GetEndpoints() {
 		n += len(le.GetLbEndpoints())
 	}
-	eff[EffEndpoints] = strconv.Itoa(n)
+	eff["servers"] = proxies.Setting{Value: strconv.Itoa(n), Source: u.pos(ckey + ".load_assignment"),
+		Note: "endpoints of cluster " + u.cluster + ", all pointed at racelab's backend"}
 
-	idle, src := clusterIdle(c)
-	eff[EffIdleTimeout], eff[EffIdleSource] = formatDuration(idle), src
+	idle, ikey, field := clusterIdle(c)
+	is := proxies.Setting{Value: formatDuration(idle), Note: field}
+	if ikey == "" {
+		is.Default = true
+	} else {
+		is.Source = u.pos(ckey + ikey)
+	}
+	if idle == 0 {
+		is.Note += ": 0 switches the idle timeout off"
+	}
+	eff["idle_timeout"] = is
 
-	rp, rsrc := t.route.GetRoute().GetRetryPolicy(), "route"
+	rp, rkey := t.route.GetRoute().GetRetryPolicy(), t.routeKey()+".route.retry_policy"
+	where := "the route"
 	if rp == nil {
-		rp, rsrc = t.vhost.GetRetryPolicy(), "virtual_host"
+		rp, rkey, where = t.vhost.GetRetryPolicy(), t.vhostKey()+".retry_policy", "the virtual host"
 	}
 	if rp == nil {
-		eff[EffRetrySource], eff[EffRetryOn], eff[EffNumRetries] = "none", "", "0"
+		eff["retry"] = proxies.Setting{Value: "none", Default: true,
+			Note: "no retry policy: a request sent on a pooled connection the backend closed fails with 503 UC"}
+		eff["retries"] = proxies.Setting{Value: "0", Default: true}
 	} else {
-		eff[EffRetrySource], eff[EffRetryOn] = rsrc, rp.GetRetryOn()
-		num := uint32(1)
+		eff["retry"] = proxies.Setting{Value: rp.GetRetryOn(), Source: u.pos(rkey + ".retry_on"), Note: retryNote(rp.GetRetryOn(), where)}
+		num, nd := uint32(1), true
 		if rp.GetNumRetries() != nil {
-			num = rp.GetNumRetries().GetValue()
+			num, nd = rp.GetNumRetries().GetValue(), false
 		}
-		eff[EffNumRetries] = strconv.FormatUint(uint64(num), 10)
+		eff["retries"] = proxies.Setting{Value: strconv.FormatUint(uint64(num), 10), Source: u.pos(rkey + ".num_retries"), Default: nd,
+			Note: "num_retries: attempts after the first"}
 		if d := rp.GetPerTryTimeout(); d != nil {
-			eff[EffPerTryTimeout] = formatDuration(d.AsDuration())
-		}
-		if codes := rp.GetRetriableStatusCodes(); len(codes) > 0 {
-			s := make([]string, len(codes))
-			for i, code := range codes {
-				s[i] = strconv.FormatUint(uint64(code), 10)
-			}
-			eff[EffRetriableStatus] = strings.Join(s, ",")
+			eff["per_try_timeout"] = proxies.Setting{Value: formatDuration(d.AsDuration()), Source: u.pos(rkey + ".per_try_timeout")}
 		}
 	}
 	if d := t.route.GetRoute().GetTimeout(); d != nil {
-		eff[EffRouteTimeout] = formatDuration(d.AsDuration())
+		eff["route_timeout"] = proxies.Setting{Value: formatDuration(d.AsDuration()), Source: u.pos(t.routeKey() + ".route.timeout")}
 	} else {
-		eff[EffRouteTimeout] = "15s (Envoy default)"
+		eff["route_timeout"] = proxies.Setting{Value: "15s", Default: true}
 	}
 
-	eff[EffMaxConnections] = fmt.Sprintf("%d (Envoy default)", DefaultMaxConnections)
-	for _, th := range c.GetCircuitBreakers().GetThresholds() {
+	pool := proxies.Setting{Value: strconv.Itoa(DefaultMaxConnections), Default: true}
+	for j, th := range c.GetCircuitBreakers().GetThresholds() {
 		if th.GetPriority() == 0 && th.GetMaxConnections() != nil {
-			eff[EffMaxConnections] = strconv.FormatUint(uint64(th.GetMaxConnections().GetValue()), 10)
+			pool = proxies.Setting{Value: strconv.FormatUint(uint64(th.GetMaxConnections().GetValue()), 10),
+				Source: u.pos(fmt.Sprintf("%s.circuit_breakers.thresholds[%d].max_connections", ckey, j))}
 		}
 	}
-	eff[EffMaxRequests] = "unlimited (Envoy default)"
-	if m := clusterMaxRequests(c); m > 0 {
-		eff[EffMaxRequests] = strconv.FormatUint(uint64(m), 10)
+	pool.Note = "circuit_breakers max_connections of cluster " + u.cluster + ", for all workers together"
+	eff["pool_size"] = pool
+
+	maxReq := clusterMaxRequests(c)
+	mr := proxies.Setting{Value: "unlimited", Default: maxReq == 0, Note: "requests per upstream connection"}
+	if maxReq > 0 {
+		mr.Value = strconv.FormatUint(uint64(maxReq), 10)
 	}
-	eff[EffProtocol] = clusterProtocol(c)
-	eff[EffUpstreamTLS] = strconv.FormatBool(c.GetTransportSocket() != nil || len(c.GetTransportSocketMatches()) > 0)
-	eff[EffHealthChecks] = strconv.Itoa(len(c.GetHealthChecks()))
+	eff["max_requests_per_connection"] = mr
+	reuse := proxies.Setting{Value: "pooled", Default: true, Note: "Envoy keeps idle HTTP/1.1 upstream connections and reuses them"}
+	if maxReq == 1 {
+		reuse = proxies.Setting{Value: "not pooled (max_requests_per_connection 1)", Note: "every request opens a new upstream connection: the race cannot happen"}
+	}
+	eff["reuse"] = reuse
+	eff["protocol"] = proxies.Setting{Value: clusterProtocol(c), Note: "upstream HTTP protocol"}
+	if c.GetTransportSocket() != nil || len(c.GetTransportSocketMatches()) > 0 {
+		eff["upstream_tls"] = proxies.Setting{Value: "yes", Source: u.pos(ckey + ".transport_socket"), Note: "removed: racelab's backend speaks plain HTTP/1.1"}
+	}
+	hc := proxies.Setting{Value: "none", Default: true}
+	if n := len(c.GetHealthChecks()); n > 0 {
+		hc = proxies.Setting{Value: strconv.Itoa(n), Source: u.pos(ckey + ".health_checks"), Note: "health checks open their own connections to the backend"}
+	}
+	eff["health_checks"] = hc
 	return eff
 }
 
-func (u *userRewrite) clusterUnderTest() *clusterv3.Cluster {
-	for _, c := range u.b.GetStaticResources().GetClusters() {
-		if c.GetName() == u.cluster {
-			return c
+// retryNote says what a retry_on list does about the race.
+func retryNote(on, where string) string {
+	note := "retry_on of " + where
+	for _, c := range strings.Split(on, ",") {
+		switch strings.TrimSpace(c) {
+		case "reset", "5xx":
+			return note + ": a request that fails on a pooled connection the backend closed is retried, POST included (Envoy does not check idempotency)"
+		case "reset-before-request":
+			note += " (reset-before-request reportedly misses the HTTP/1.1 idle race, envoyproxy/envoy#47468)"
 		}
 	}
-	return nil
+	return note + ": does not catch a reset on a pooled connection; the race shows as 503 UC"
+}
+
+func (u *userRewrite) clusterUnderTest() (int, *clusterv3.Cluster) {
+	for i, c := range u.b.GetStaticResources().GetClusters() {
+		if c.GetName() == u.cluster {
+			return i, c
+		}
+	}
+	return -1, nil
 }
 
 func clusterTypeName(c *clusterv3.Cluster) string {

@@ -17,6 +17,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/racelab/racelab/proxies"
 )
 
 // Fixed addresses, so rewritten bootstraps are stable.
@@ -39,7 +41,7 @@ func userOptions(file string, data []byte, cluster string, timescale float64) Us
 // allowedAddrs are the only socket addresses a rewritten bootstrap may hold.
 var allowedAddrs = map[string]bool{
 	testBackend: true, testListen: true, testOther: true, testAdmin: true,
-	DefaultClosedAddr: true, "127.0.0.1:0": true,
+	proxies.DefaultClosedAddr: true, "127.0.0.1:0": true,
 }
 
 type userCase struct {
@@ -47,41 +49,39 @@ type userCase struct {
 	file      string
 	cluster   string
 	timescale float64
-	route     UserRoute
-	eff       map[string]string // a few settings to check beside the golden
+	route     proxies.Route
+	eff       map[string]string // a few settings' values to check beside the golden
 }
 
 func userCases() []userCase {
 	return []userCase{
 		{
 			name: "edge-payments", file: "edge.yaml", cluster: "payments", timescale: 0.01,
-			route: UserRoute{Listener: "public_https", Path: "/payments/", Host: "api.example.com"},
+			route: proxies.Route{Path: "/payments/", Host: "api.example.com", UpstreamPath: "/payments/", Source: "edge.yaml:53"},
 			eff: map[string]string{
-				EffIdleTimeout: "3600s", EffIdleRun: "36s", EffRetryOn: "5xx,reset", EffNumRetries: "2",
-				EffRetrySource: "route", EffMaxConnections: "100", EffProtocol: "http1", EffClusterType: "STRICT_DNS",
-				EffEndpoints: "2", EffHealthChecks: "1",
+				"idle_timeout": "3600s", "retry": "5xx,reset", "retries": "2", "listener": "public_https",
+				"pool_size": "100", "protocol": "http1", "cluster_type": "STRICT_DNS",
+				"servers": "2", "health_checks": "1", "reuse": "pooled",
 			},
 		},
 		{
 			name: "edge-catalog", file: "edge.yaml", cluster: "catalog",
-			route: UserRoute{Listener: "public_https", Path: "/", Host: "api.example.com"},
+			route: proxies.Route{Path: "/", Host: "api.example.com", UpstreamPath: "/", Source: "edge.yaml:62"},
 			eff: map[string]string{
-				EffIdleTimeout: "3600s", EffIdleSource: "Envoy default", EffIdleRun: "3600s",
-				EffRetryOn: "connect-failure", EffRetrySource: "virtual_host", EffMaxConnections: "1024 (Envoy default)",
+				"idle_timeout": "3600s", "retry": "connect-failure", "retries": "1", "pool_size": "1024",
 			},
 		},
 		{
 			name: "edge-ledger", file: "edge.yaml", cluster: "ledger", timescale: 1,
-			route: UserRoute{Listener: "internal_http", Path: "/ledger/", Host: "racelab.invalid"},
-			eff:   map[string]string{EffUpstreamTLS: "true", EffRetrySource: "none", EffClusterType: "LOGICAL_DNS"},
+			route: proxies.Route{Path: "/ledger/", UpstreamPath: "/ledger/", Source: "edge.yaml:89"},
+			eff:   map[string]string{"upstream_tls": "yes", "retry": "none", "cluster_type": "LOGICAL_DNS", "listener": "internal_http"},
 		},
 		{
 			name: "sidecar", file: "sidecar.json", timescale: 0.01,
-			route: UserRoute{Listener: "ingress", Path: "/", Host: "orders.svc.cluster.local"},
+			route: proxies.Route{Path: "/", Host: "orders.svc.cluster.local", UpstreamPath: "/", Source: "sidecar.json:31"},
 			eff: map[string]string{
-				EffCluster: "orders_local", EffIdleTimeout: "300s", EffIdleRun: "3s",
-				EffIdleSource:  "common_http_protocol_options.idle_timeout (deprecated cluster field)",
-				EffMaxRequests: "1000", EffRetryOn: "reset,connect-failure", EffNumRetries: "3",
+				"cluster": "orders_local", "idle_timeout": "300s",
+				"max_requests_per_connection": "1000", "retry": "reset,connect-failure", "retries": "3",
 			},
 		},
 	}
@@ -100,18 +100,18 @@ func TestUserConfigGolden(t *testing.T) {
 			data := readUser(t, tc.file)
 			got, err := RenderUserConfig(userOptions(tc.file, data, tc.cluster, tc.timescale))
 			require.NoError(t, err)
-			require.NoError(t, ValidateBootstrap(got.Bootstrap), "rewritten bootstrap fails Envoy's schema")
+			require.NoError(t, ValidateBootstrap(bootstrapOf(got)), "rewritten bootstrap fails Envoy's schema")
 
 			assert.Equal(t, tc.route, got.Route)
 			for k, v := range tc.eff {
-				assert.Equal(t, v, got.Effective[k], "effective %s", k)
+				assert.Equal(t, v, got.Effective[k].Value, "effective %s", k)
 			}
-			assert.Equal(t, string(got.Bootstrap), got.Files[ConfigFile])
+			assert.Equal(t, testDir, got.Dir)
 			assert.Equal(t, []string{logsDir}, got.Dirs)
 			assert.Contains(t, strings.Join(got.Args, " "), "--concurrency 1")
 			assert.Equal(t, []string{"--mode", "validate", "-c", filepath.Join(testDir, ConfigFile)}, got.ValidateArgs)
 
-			golden(t, tc.name+".envoy.yaml", got.Bootstrap)
+			golden(t, tc.name+".envoy.yaml", bootstrapOf(got))
 			golden(t, tc.name+".changes.txt", []byte(describeUser(got)))
 		})
 	}
@@ -128,14 +128,29 @@ func golden(t *testing.T, name string, got []byte) {
 	assert.Equal(t, string(want), string(got), "golden %s differs; run go test -update if the change is intended", path)
 }
 
+func bootstrapOf(b *proxies.Bundle) []byte { return []byte(b.Files[ConfigFile]) }
+
 // describeUser is the golden text of everything but the bootstrap.
-func describeUser(u *UserBootstrap) string {
+func describeUser(u *proxies.Bundle) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "cluster: %s\n", u.Cluster)
-	fmt.Fprintf(&b, "route: listener %q, Host %q, path %q\n", u.Route.Listener, u.Route.Host, u.Route.Path)
+	fmt.Fprintf(&b, "route: Host %q, path %q, upstream path %q (%s)\n", u.Route.Host, u.Route.Path, u.Route.UpstreamPath, u.Route.Source)
 	b.WriteString("changes:\n")
 	for _, c := range u.Changes {
-		fmt.Fprintf(&b, "  %s\n", c)
+		loc := c.File
+		if c.Line > 0 {
+			loc += fmt.Sprintf(":%d", c.Line)
+		}
+		switch {
+		case strings.HasPrefix(c.Directive, "--"):
+			loc = "(command line)"
+		case loc == "":
+			loc = "(added)"
+		}
+		fmt.Fprintf(&b, "  %s %s: %q → %q (%s)", loc, c.Directive, c.Old, c.New, c.Why)
+		if c.AltersPooling {
+			b.WriteString(" [alters pooling]")
+		}
+		b.WriteString("\n")
 	}
 	b.WriteString("effective:\n")
 	keys := make([]string, 0, len(u.Effective))
@@ -144,7 +159,18 @@ func describeUser(u *UserBootstrap) string {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(&b, "  %s: %s\n", k, u.Effective[k])
+		e := u.Effective[k]
+		fmt.Fprintf(&b, "  %s: %s", k, e.Value)
+		if e.Source != "" {
+			fmt.Fprintf(&b, " (%s)", e.Source)
+		}
+		if e.Default {
+			b.WriteString(" (default)")
+		}
+		if e.Note != "" {
+			fmt.Fprintf(&b, " — %s", e.Note)
+		}
+		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "args: %s\n", strings.Join(u.Args, " "))
 	return b.String()
@@ -166,9 +192,9 @@ func TestUserConfigNoOriginalAddress(t *testing.T) {
 				if ip := net.ParseIP(a); ip != nil && ip.IsLoopback() {
 					continue
 				}
-				assert.NotContains(t, string(got.Bootstrap), a, "an address or name from the user's file survived")
+				assert.NotContains(t, string(bootstrapOf(got)), a, "an address or name from the user's file survived")
 			}
-			out := names(t, got.Bootstrap)
+			out := names(t, bootstrapOf(got))
 			for _, a := range out.sockets {
 				assert.True(t, allowedAddrs[a], "output address %s is not one racelab chose", a)
 			}
@@ -233,12 +259,12 @@ func names(t testing.TB, data []byte) found {
 func TestUserConfigChangesCarryLines(t *testing.T) {
 	got, err := RenderUserConfig(userOptions("edge.yaml", readUser(t, "edge.yaml"), "payments", 0.01))
 	require.NoError(t, err)
-	byDirective := make(map[string]Change)
+	byDirective := make(map[string]proxies.Change)
 	for _, c := range got.Changes {
 		byDirective[c.Directive] = c
 	}
 	c := byDirective[`static_resources.clusters["payments"].type`]
-	assert.Equal(t, Change{
+	assert.Equal(t, proxies.Change{
 		Directive: `static_resources.clusters["payments"].type`, File: "edge.yaml", Line: 97,
 		Old: "STRICT_DNS", New: "STATIC", Why: whyDNS,
 	}, c)
@@ -299,11 +325,11 @@ func bootstrapWith(routes, clusterA string) string {
 func TestUserConfigMinimal(t *testing.T) {
 	got, err := RenderUserConfig(userOptions("min.yaml", []byte(bootstrapWith(routeToA, "")), "", 0))
 	require.NoError(t, err)
-	assert.Equal(t, "a", got.Cluster)
-	assert.Equal(t, UserRoute{Listener: "web", Path: "/", Host: "racelab.invalid"}, got.Route)
-	assert.Equal(t, "3600s", got.Effective[EffIdleRun])
-	// No admin in the file: racelab adds one, at line 0.
-	assert.Contains(t, got.Changes, Change{Directive: "admin.address", File: "min.yaml", New: testAdmin,
+	assert.Equal(t, "a", got.Effective["cluster"].Value)
+	assert.Equal(t, proxies.Route{Path: "/", UpstreamPath: "/", Source: "min.yaml:16"}, got.Route)
+	assert.Equal(t, proxies.Setting{Value: "3600s", Default: true, Note: "Envoy's default upstream idle timeout"}, got.Effective["idle_timeout"])
+	// No admin in the file: racelab adds one, with no file or line.
+	assert.Contains(t, got.Changes, proxies.Change{Directive: "admin.address", New: testAdmin,
 		Why: "racelab reads readiness and stats from the admin endpoint"})
 }
 
@@ -324,7 +350,7 @@ func TestUserConfigTimescale(t *testing.T) {
 		run, old       string // "" old: no change
 		yaml           string // the value as the bootstrap spells it
 	}{
-		{"default idle", "", 0.5, "1800s", "(unset: Envoy default 1h, HTTP/1.1)", "1800s"},
+		{"default idle", "", 0.5, "1800s", "", "1800s"},
 		{"typed", withIdle("90s"), 0.01, "0.9s", "90s", "0.900s"},
 		{"below a millisecond", withIdle("90s"), 1e-9, "0.001s", "90s", "0.001s"},
 		{"switched off", withIdle("0s"), 0.01, "0s", "", ""},
@@ -334,21 +360,25 @@ func TestUserConfigTimescale(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := RenderUserConfig(userOptions("t.yaml", []byte(bootstrapWith(routeToA, tc.clusterA)), "a", tc.scale))
 			require.NoError(t, err)
-			assert.Equal(t, tc.run, got.Effective[EffIdleRun])
-			var idle []Change
+			if tc.old != "" || tc.name == "default idle" {
+				assert.Contains(t, got.Effective["idle_timeout"].Note, "runs as "+tc.run)
+			} else {
+				assert.NotContains(t, got.Effective["idle_timeout"].Note, "runs as")
+			}
+			var idle []proxies.Change
 			for _, c := range got.Changes {
 				if strings.HasSuffix(c.Directive, "idle_timeout") {
 					idle = append(idle, c)
 				}
 			}
-			if tc.old == "" {
+			if tc.yaml == "" {
 				assert.Empty(t, idle)
 				return
 			}
 			require.Len(t, idle, 1)
 			assert.Equal(t, tc.old, idle[0].Old)
 			assert.NotContains(t, idle[0].Directive, `clusters["b"]`, "only the cluster under test is scaled")
-			assert.Contains(t, string(got.Bootstrap), "idle_timeout: "+tc.yaml)
+			assert.Contains(t, string(bootstrapOf(got)), "idle_timeout: "+tc.yaml)
 		})
 	}
 }
@@ -398,7 +428,7 @@ func TestUserConfigErrors(t *testing.T) {
 		{name: "ambiguous", data: twoRoutes, want: []string{`routes reach 2 clusters ("a", "b"): name the cluster under test`}},
 		{name: "no route", data: valid, cluster: "b", want: []string{`no listener routes a plain request to cluster "b" (routes reach "a")`}},
 		{name: "header match only", data: headerOnly, cluster: "a", want: []string{`cluster "a"`, "it matches headers too"}},
-		{name: "shadowed", data: shadowedRoute, cluster: "a", want: []string{`path "/api/" is taken by route 0 first`}},
+		{name: "shadowed", data: shadowedRoute, cluster: "a", want: []string{`path "/api/r/0" is taken by route 0 first`}},
 		{name: "dynamic resources", data: dynamic, want: []string{"t.yaml:1", "dynamic_resources: racelab runs static listeners and clusters only", "static_resources"}},
 		{name: "rds", data: rds, want: []string{"route discovery (rds or scoped_routes)", `listeners["web"]`}},
 		{name: "eds under test", data: eds, cluster: "a", want: []string{`clusters["a"]: a EDS cluster under test`}},
@@ -431,8 +461,8 @@ func TestUserConfigEDSClusterNotUnderTest(t *testing.T) {
     eds_cluster_config: {eds_config: {ads: {}, resource_api_version: V3}}`, 1)
 	got, err := RenderUserConfig(userOptions("t.yaml", []byte(data), "a", 0))
 	require.NoError(t, err)
-	assert.Contains(t, got.Changes, Change{Directive: `static_resources.clusters["b"].type`, File: "t.yaml", Line: 27, Old: "EDS", New: "STATIC", Why: whyClosed})
-	assert.Contains(t, got.Changes, Change{Directive: `static_resources.clusters["b"].load_assignment`, File: "t.yaml", Line: 25, New: DefaultClosedAddr, Why: whyClosed})
+	assert.Contains(t, got.Changes, proxies.Change{Directive: `static_resources.clusters["b"].type`, File: "t.yaml", Line: 27, Old: "EDS", New: "STATIC", Why: whyClosed})
+	assert.Contains(t, got.Changes, proxies.Change{Directive: `static_resources.clusters["b"].load_assignment`, New: proxies.DefaultClosedAddr, Why: whyClosed})
 }
 
 func TestSelectVirtualHost(t *testing.T) {
@@ -442,20 +472,56 @@ func TestSelectVirtualHost(t *testing.T) {
 	star, suffix, prefix, exact := vh("star", "*"), vh("suffix", "*.example.com"), vh("prefix", "api.*"), vh("exact", "api.example.com")
 	all := []*routev3.VirtualHost{star, suffix, prefix, exact}
 	for _, tc := range []struct {
-		vh   *routev3.VirtualHost
-		want string
+		vh     *routev3.VirtualHost
+		listen string
+		want   string
 	}{
-		{star, "racelab.invalid"},
-		{suffix, "racelab.example.com"},
-		{prefix, "api.racelab"},
-		{exact, "api.example.com"},
+		{star, testListen, ""}, // any Host, the client's default included
+		{star, "127.0.0.1:80", "racelab.invalid"},
+		{suffix, testListen, "racelab.example.com"},
+		{prefix, testListen, "api.racelab"},
+		{exact, testListen, "api.example.com"},
 	} {
-		got, ok := hostFor(tc.vh, all)
+		// A virtual host for 127.0.0.1:80 takes the client's default Host.
+		all := append(all, vh("loopback", "127.0.0.1:80"))
+		got, ok := hostFor(tc.vh, all, tc.listen)
 		assert.True(t, ok, tc.vh.Name)
 		assert.Equal(t, tc.want, got, tc.vh.Name)
 	}
 	// Envoy compares domains without case: the second one is unreachable.
 	taken := []*routev3.VirtualHost{vh("first", "api.example.com"), vh("second", "API.example.com")}
-	_, ok := hostFor(taken[1], taken)
+	_, ok := hostFor(taken[1], taken, testListen)
 	assert.False(t, ok)
+}
+
+func TestRenderUserConfigThroughAdapter(t *testing.T) {
+	spec := proxies.Spec{
+		Kind: proxies.KindEnvoy, Listen: testListen, Upstream: testBackend, AdminListen: testAdmin,
+		Config: &proxies.UserConfig{Path: filepath.Join("testdata", "user", "edge.yaml"), Upstream: "payments", Timescale: 0.01},
+	}
+	got, err := Adapter{}.Render(spec, testDir)
+	require.NoError(t, err)
+	want, err := RenderUserConfig(UserOptions{
+		File: spec.Config.Path, Data: readUser(t, "edge.yaml"), Cluster: "payments",
+		Backend: testBackend, Listen: testListen, Admin: testAdmin, Dir: testDir, Timescale: 0.01,
+	})
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	assert.Equal(t, "/payments/r/42", got.Route.RequestPath("42"))
+	require.NoError(t, ValidateBootstrap(bootstrapOf(got)))
+
+	spec.Config.Closed = "127.0.0.1:7"
+	got, err = Adapter{}.Render(spec, testDir)
+	require.NoError(t, err)
+	assert.Contains(t, got.Files[ConfigFile], "port_value: 7\n")
+
+	spec.Config.Path = filepath.Join("testdata", "user", "missing.yaml")
+	_, err = Adapter{}.Render(spec, testDir)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "render envoy: envoy config: open testdata/user/missing.yaml")
+
+	spec.Config = &proxies.UserConfig{Path: filepath.Join("testdata", "user", "edge.yaml"), Upstream: "nope"}
+	_, err = Adapter{}.Render(spec, testDir)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `render envoy: envoy config testdata/user/edge.yaml: no cluster "nope" (clusters: "payments", "catalog", "ledger")`)
 }

@@ -25,6 +25,8 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/racelab/racelab/proxies"
 )
 
 // Reasons shown beside changes.
@@ -40,14 +42,15 @@ const (
 )
 
 func (u *userRewrite) add(key, name, old, new, why string, pooling bool) {
-	u.changes = append(u.changes, Change{
-		Directive: name, File: u.file, Line: u.line(key),
-		Old: old, New: new, Why: why, AltersPooling: pooling,
-	})
+	c := proxies.Change{Directive: name, Old: old, New: new, Why: why, AltersPooling: pooling}
+	if key != "" {
+		c.File, c.Line = u.file, u.line(key)
+	}
+	u.changes = append(u.changes, c)
 }
 
 // rewrite makes every substitution, recording each.
-func (u *userRewrite) rewrite(eff map[string]string) error {
+func (u *userRewrite) rewrite(eff map[string]proxies.Setting) error {
 	done := make(map[*corev3.SocketAddress]bool)
 	set := func(hostport string) *corev3.Address {
 		a := socketAddr(hostport)
@@ -308,7 +311,7 @@ func (u *userRewrite) rewriteCluster(i int, c *clusterv3.Cluster, set func(strin
 				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: set(target)}},
 			}}}},
 		}
-		u.add(key+".load_assignment", name+".load_assignment", "", target, why, false)
+		u.add("", name+".load_assignment", "", target, why, false)
 		return nil
 	}
 	for j, le := range la.GetEndpoints() {
@@ -343,8 +346,7 @@ func (u *userRewrite) rewriteCluster(i int, c *clusterv3.Cluster, set func(strin
 
 // scaleIdle applies the timescale to the idle timeout of the cluster
 // under test, where the cluster already sets it or Envoy's default applies.
-func (u *userRewrite) scaleIdle(eff map[string]string) {
-	eff[EffIdleRun] = eff[EffIdleTimeout]
+func (u *userRewrite) scaleIdle(eff map[string]proxies.Setting) {
 	scale := u.opts.Timescale
 	if scale == 0 || scale == 1 {
 		return
@@ -355,7 +357,7 @@ func (u *userRewrite) scaleIdle(eff map[string]string) {
 			i, c = j, cl
 		}
 	}
-	idle, _ := clusterIdle(c)
+	idle, _, _ := clusterIdle(c)
 	if idle == 0 {
 		return // switched off: nothing to scale
 	}
@@ -363,7 +365,10 @@ func (u *userRewrite) scaleIdle(eff map[string]string) {
 	if scaled < time.Millisecond {
 		scaled = time.Millisecond // Envoy counts milliseconds; 0 would switch the timeout off
 	}
-	eff[EffIdleRun] = formatDuration(scaled)
+	run := formatDuration(scaled)
+	is := eff["idle_timeout"]
+	is.Note += fmt.Sprintf("; runs as %s (timescale %g)", run, scale)
+	eff["idle_timeout"] = is
 	key := fmt.Sprintf("static_resources.clusters[%d]", i)
 	name := fmt.Sprintf("static_resources.clusters[%q]", c.GetName())
 	why := fmt.Sprintf("timescale %g: the idle timeout runs scaled, like every duration of the scenario", scale)
@@ -380,19 +385,20 @@ func (u *userRewrite) scaleIdle(eff map[string]string) {
 		}
 		c.CommonHttpProtocolOptions.IdleTimeout = d //nolint:staticcheck
 		u.add(key+".common_http_protocol_options.idle_timeout", name+".common_http_protocol_options.idle_timeout",
-			formatDuration(idle), eff[EffIdleRun], why, false)
+			formatDuration(idle), run, why, false)
 		return
 	}
 	okey := fmt.Sprintf("%s.typed_extension_protocol_options.%s", key, httpOptionsExtName)
 	oname := fmt.Sprintf("%s.typed_extension_protocol_options[%q]", name, httpOptionsExtName)
-	oldText := formatDuration(idle)
+	oldText, ckey := formatDuration(idle), okey+".common_http_protocol_options.idle_timeout"
 	if o == nil {
 		o = &upstreamhttpv3.HttpProtocolOptions{UpstreamProtocolOptions: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_{
 			ExplicitHttpConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig{
 				ProtocolConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{HttpProtocolOptions: &corev3.Http1ProtocolOptions{}},
 			},
 		}}
-		oldText = "(unset: Envoy default 1h, HTTP/1.1)"
+		oldText, ckey = "", ""
+		why = fmt.Sprintf("timescale %g: Envoy's default idle timeout (%s) runs scaled; the other options added are Envoy's defaults for HTTP/1.1", scale, formatDuration(DefaultIdleTimeout))
 	}
 	if o.CommonHttpProtocolOptions == nil {
 		o.CommonHttpProtocolOptions = &corev3.HttpProtocolOptions{}
@@ -406,7 +412,7 @@ func (u *userRewrite) scaleIdle(eff map[string]string) {
 		c.TypedExtensionProtocolOptions = make(map[string]*anypb.Any)
 	}
 	c.TypedExtensionProtocolOptions[httpOptionsExtName] = a
-	u.add(okey+".common_http_protocol_options.idle_timeout", oname+".common_http_protocol_options.idle_timeout", oldText, eff[EffIdleRun], why, false)
+	u.add(ckey, oname+".common_http_protocol_options.idle_timeout", oldText, run, why, false)
 }
 
 func (u *userRewrite) dropBootstrapDNS() {

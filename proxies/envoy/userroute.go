@@ -13,6 +13,8 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+
+	"github.com/racelab/racelab/proxies"
 )
 
 // hcmRef is one HTTP connection manager of a bootstrap, unpacked.
@@ -61,11 +63,67 @@ func userHCMs(b *bootstrapv3.Bootstrap) []hcmRef {
 type routeTarget struct {
 	ref       hcmRef
 	listener  string
+	vi, ri    int // virtual host and route index
 	vhost     *routev3.VirtualHost
 	route     *routev3.Route
 	routeName string
 	path      string
-	host      string
+	host      string // "" when any Host header reaches the virtual host
+}
+
+func (t *routeTarget) vhostKey() string {
+	return fmt.Sprintf("%s.route_config.virtual_hosts[%d]", t.ref.key, t.vi)
+}
+
+func (t *routeTarget) routeKey() string {
+	return fmt.Sprintf("%s.routes[%d]", t.vhostKey(), t.ri)
+}
+
+// proxiesRoute is the proxies.Route of the target: the path the backend sees
+// follows the route's prefix_rewrite or regex_rewrite.
+func (t *routeTarget) proxiesRoute(u *userRewrite) proxies.Route {
+	r := proxies.Route{Path: t.path, Host: t.host, Source: u.pos(t.routeKey())}
+	r.UpstreamPath, _ = upstreamPath(t.route, r)
+	return r
+}
+
+// upstreamPath is the prefix the backend sees in place of r.Path, or why
+// racelab cannot tell.
+func upstreamPath(rt *routev3.Route, r proxies.Route) (string, string) {
+	const id = "0"
+	sent := r.RequestPath(id)
+	a := rt.GetRoute()
+	got := sent
+	switch {
+	case a.GetPrefixRewrite() != "":
+		got = a.GetPrefixRewrite() + strings.TrimPrefix(sent, matchedPrefix(rt, sent))
+	case a.GetRegexRewrite() != nil:
+		re, err := regexp.Compile(a.GetRegexRewrite().GetPattern().GetRegex())
+		if err != nil {
+			return "", "its regex_rewrite does not compile"
+		}
+		// Envoy writes groups as \1, Go as ${1}.
+		sub := regexp.MustCompile(`\\(\d)`).ReplaceAllString(a.GetRegexRewrite().GetSubstitution(), `${$1}`)
+		got = re.ReplaceAllString(sent, sub)
+	}
+	up, ok := strings.CutSuffix(got, "r/"+id)
+	if !ok {
+		return "", fmt.Sprintf("its rewrite turns %q into %q, which loses racelab's request id", sent, got)
+	}
+	return up, ""
+}
+
+// matchedPrefix is the part of path a prefix_rewrite replaces.
+func matchedPrefix(rt *routev3.Route, path string) string {
+	m := rt.GetMatch()
+	p := m.GetPrefix()
+	if p == "" {
+		p = m.GetPathSeparatedPrefix()
+	}
+	if len(p) <= len(path) {
+		return path[:len(p)] // the match may ignore case
+	}
+	return p
 }
 
 // findRoute finds a listener, virtual host and route that send a plain
@@ -75,7 +133,7 @@ func (u *userRewrite) findRoute() (*routeTarget, error) {
 	var why []string
 	for _, ref := range userHCMs(u.b) {
 		vhosts := ref.hcm.GetRouteConfig().GetVirtualHosts()
-		for _, vh := range vhosts {
+		for vi, vh := range vhosts {
 			routes := vh.GetRoutes()
 			for k, rt := range routes {
 				if rt.GetRoute().GetCluster() != u.cluster {
@@ -87,11 +145,16 @@ func (u *userRewrite) findRoute() (*routeTarget, error) {
 					why = append(why, label+": "+reason)
 					continue
 				}
-				if p, j := shadowed(routes, k, path); j >= 0 {
+				r := proxies.Route{Path: path}
+				if _, reason := upstreamPath(rt, r); reason != "" {
+					why = append(why, label+": "+reason)
+					continue
+				}
+				if p, j := shadowed(routes, k, r.RequestPath("0")); j >= 0 {
 					why = append(why, fmt.Sprintf("%s: path %q is taken by route %s first", label, p, routeLabel(j, routes[j].GetName())))
 					continue
 				}
-				host, ok := hostFor(vh, vhosts)
+				host, ok := hostFor(vh, vhosts, u.opts.Listen)
 				if !ok {
 					why = append(why, label+": every domain of the virtual host is taken by another virtual host")
 					continue
@@ -101,7 +164,8 @@ func (u *userRewrite) findRoute() (*routeTarget, error) {
 					name = fmt.Sprintf("%s[%d]", vh.GetName(), k)
 				}
 				return &routeTarget{
-					ref:      ref,
+					ref: ref,
+					vi:  vi, ri: k,
 					listener: u.b.GetStaticResources().GetListeners()[ref.li].GetName(),
 					vhost:    vh, route: rt, routeName: name,
 					path: path, host: host,
@@ -139,7 +203,7 @@ func plainPath(rt *routev3.Route) (string, string) {
 		}
 		return p.Prefix, ""
 	case *routev3.RouteMatch_Path:
-		return p.Path, ""
+		return "", fmt.Sprintf("an exact path match (%q): racelab sends a request id under the path", p.Path)
 	case *routev3.RouteMatch_PathSeparatedPrefix:
 		return p.PathSeparatedPrefix, ""
 	default:
@@ -147,14 +211,10 @@ func plainPath(rt *routev3.Route) (string, string) {
 	}
 }
 
-// shadowed reports a path racelab would send that an earlier route than
-// k takes, and that route's index (-1: none). For a prefix route the
-// driver's request path, the prefix followed by its own path, counts too.
-func shadowed(routes []*routev3.Route, k int, path string) (string, int) {
-	paths := []string{path}
-	if _, ok := routes[k].GetMatch().GetPathSpecifier().(*routev3.RouteMatch_Path); !ok {
-		paths = append(paths, strings.TrimSuffix(path, "/")+pathPrefix+"0")
-	}
+// shadowed reports a path racelab sends (the route's own and the
+// driver's request path under it) that a route before k takes, and that
+// route's index (-1: none).
+func shadowed(routes []*routev3.Route, k int, paths ...string) (string, int) {
 	for _, p := range paths {
 		if j := firstMatch(routes, p); j >= 0 && j < k {
 			return p, j
@@ -208,8 +268,14 @@ func mayMatch(m *routev3.RouteMatch, path string) bool {
 const hostBase = "racelab"
 
 // hostFor picks a Host header that Envoy's virtual host selection gives
-// to vh: an exact domain first, then wildcards.
-func hostFor(vh *routev3.VirtualHost, all []*routev3.VirtualHost) (string, bool) {
+// to vh: "" when vh takes any host, the client's default Host (listen)
+// included; else an exact domain, then a wildcard's.
+func hostFor(vh *routev3.VirtualHost, all []*routev3.VirtualHost, listen string) (string, bool) {
+	for _, d := range vh.GetDomains() {
+		if d == "*" && selectVirtualHost(all, listen) == vh {
+			return "", true
+		}
+	}
 	var candidates []string
 	for _, d := range vh.GetDomains() {
 		switch {
@@ -278,18 +344,21 @@ func typedHTTPOptions(c *clusterv3.Cluster) *upstreamhttpv3.HttpProtocolOptions 
 	return o
 }
 
-// clusterIdle returns a cluster's upstream idle timeout and where it
-// comes from.
-func clusterIdle(c *clusterv3.Cluster) (time.Duration, string) {
+// clusterIdle returns a cluster's upstream idle timeout, the JSON path
+// below the cluster that sets it ("" for Envoy's default) and the field
+// as people read it.
+func clusterIdle(c *clusterv3.Cluster) (time.Duration, string, string) {
 	if o := typedHTTPOptions(c); o != nil && o.GetCommonHttpProtocolOptions().GetIdleTimeout() != nil {
 		return o.GetCommonHttpProtocolOptions().GetIdleTimeout().AsDuration(),
-			fmt.Sprintf("typed_extension_protocol_options[%q].common_http_protocol_options.idle_timeout", httpOptionsExtName)
+			".typed_extension_protocol_options." + httpOptionsExtName + ".common_http_protocol_options.idle_timeout",
+			"common_http_protocol_options.idle_timeout in typed_extension_protocol_options of cluster " + c.GetName()
 	}
 	//nolint:staticcheck // the deprecated field still works, and teams use it
 	if d := c.GetCommonHttpProtocolOptions().GetIdleTimeout(); d != nil {
-		return d.AsDuration(), "common_http_protocol_options.idle_timeout (deprecated cluster field)"
+		return d.AsDuration(), ".common_http_protocol_options.idle_timeout",
+			"common_http_protocol_options.idle_timeout of cluster " + c.GetName() + " (deprecated cluster field)"
 	}
-	return DefaultIdleTimeout, "Envoy default"
+	return DefaultIdleTimeout, "", "Envoy's default upstream idle timeout"
 }
 
 // clusterMaxRequests returns max_requests_per_connection (0: unlimited).
