@@ -117,4 +117,14 @@
 // group (package process does) ends the worker as well, which init then
 // reaps as an orphan. process.Start to a ready listener takes about
 // 70-140ms on a 2-core machine (BenchmarkStart, six runs of 20).
+//
+// A user's own configuration (Spec.Config) is rewritten rather than
+// rendered, by package internal/proxyconf: every server of the backend
+// under test points at Spec.Upstream, every other server at a closed
+// loopback port, the frontend that routes to it binds Spec.Listen (other
+// frontends are dropped), resolvers, peers, chroot, user and daemon go,
+// one thread runs, and racelab's log-format replaces that frontend's own
+// (HAProxy has one per proxy), with the request id read from a variable
+// so the user's captures keep their slots. Bundle.Changes lists every
+// change and Bundle.Route says where to send requests.
 package haproxy

@@ -30,4 +30,16 @@
 // Requirements: nginx 1.19.5 or later (-e stderr; upstream keepalive_timeout
 // exists since 1.15.3). Run a Bundle with package process, or in a
 // container.
+//
+// A user's own configuration (Spec.Config) is rewritten rather than
+// rendered, by package internal/proxyconf: the includes are flattened
+// into one nginx.conf, every server of the upstream under test points at
+// Spec.Upstream, every other address at a closed loopback port, the server
+// whose location proxies to the upstream listens on Spec.Listen (other
+// servers are dropped), paths move into the bundle directory, one worker
+// runs, and racelab's JSON access log and error log go beside the
+// user's. Bundle.Changes lists every change, Bundle.Route says where to
+// send requests (Route.RequestPath) and with which Host, and
+// Bundle.MapMessage turns nginx -t positions back into the user's file
+// and line.
 package nginx
