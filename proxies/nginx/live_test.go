@@ -273,6 +273,15 @@ func TestLiveWithRacelabBackend(t *testing.T) {
 	require.Equal(t, "502, 200", acc.UpstreamStatus)
 	require.Equal(t, 2, acc.Attempts)
 
+	// The backend records its close after nginx has already retried and
+	// answered: wait for it rather than race it.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = rec.Wait(ctx, 0, func(e backends.Event) bool {
+		return e.Kind == backends.EventClose && e.RequestID == "be-victim"
+	})
+	require.NoError(t, err, "no close event for the victim")
+
 	var requests, responses int
 	var closes []backends.Event
 	for _, e := range rec.ForRequest("be-victim") {
