@@ -5,15 +5,18 @@ import (
 	"sync"
 )
 
-// Recorder keeps every event it observes, indexed by request id and
+// Recorder keeps the events it observes, indexed by request id and
 // connection id, and lets callers wait for an event. Its Observe method is
-// an Observer. Safe for concurrent use.
+// an Observer. Event indexes are absolute (the n-th event observed has
+// index n-1) and stay valid after Forget drops older events, so a
+// long-running caller keeps memory flat. Safe for concurrent use.
 type Recorder struct {
 	mu      sync.Mutex
+	base    int // absolute index of events[0]
 	events  []Event
-	byReq   map[string][]int
-	byConn  map[uint64][]int
-	changed chan struct{} // closed and replaced on every event
+	byReq   map[string][]int // absolute indexes
+	byConn  map[uint64][]int // absolute indexes
+	changed chan struct{}    // closed and replaced on every event
 }
 
 // NewRecorder returns an empty recorder.
@@ -28,7 +31,7 @@ func NewRecorder() *Recorder {
 // Observe records e. It is an Observer.
 func (r *Recorder) Observe(e Event) {
 	r.mu.Lock()
-	i := len(r.events)
+	i := r.base + len(r.events)
 	r.events = append(r.events, e)
 	if e.RequestID != "" {
 		r.byReq[e.RequestID] = append(r.byReq[e.RequestID], i)
@@ -39,24 +42,46 @@ func (r *Recorder) Observe(e Event) {
 	r.mu.Unlock()
 }
 
-// Len is the number of events recorded so far.
+// Len is the number of events observed so far (forgotten ones included):
+// the index the next event gets.
 func (r *Recorder) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.events)
+	return r.base + len(r.events)
 }
 
-// Events returns a copy of the events recorded from index from on.
+// Events returns a copy of the events recorded from index from on (those
+// not forgotten).
 func (r *Recorder) Events(from int) []Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if from < 0 {
-		from = 0
-	}
+	from = max(from-r.base, 0)
 	if from >= len(r.events) {
 		return nil
 	}
 	return append([]Event(nil), r.events[from:]...)
+}
+
+// Forget drops the events with an index below before: ForRequest, ForConn
+// and Events no longer return them. Indexes of the others do not change.
+func (r *Recorder) Forget(before int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := min(before-r.base, len(r.events))
+	if n <= 0 {
+		return
+	}
+	r.events = append([]Event(nil), r.events[n:]...)
+	r.base += n
+	r.byReq = make(map[string][]int)
+	r.byConn = make(map[uint64][]int)
+	for k, e := range r.events {
+		i := r.base + k
+		if e.RequestID != "" {
+			r.byReq[e.RequestID] = append(r.byReq[e.RequestID], i)
+		}
+		r.byConn[e.ConnID] = append(r.byConn[e.ConnID], i)
+	}
 }
 
 // ForRequest returns the events that carry request id id, in order.
@@ -76,7 +101,7 @@ func (r *Recorder) ForConn(id uint64) []Event {
 func (r *Recorder) pick(idx []int) []Event {
 	out := make([]Event, len(idx))
 	for i, j := range idx {
-		out[i] = r.events[j]
+		out[i] = r.events[j-r.base]
 	}
 	return out
 }
@@ -86,14 +111,14 @@ func (r *Recorder) pick(idx []int) []Event {
 func (r *Recorder) Wait(ctx context.Context, from int, match func(Event) bool) (Event, error) {
 	for {
 		r.mu.Lock()
-		for i := max(from, 0); i < len(r.events); i++ {
+		for i := max(from-r.base, 0); i < len(r.events); i++ {
 			if match(r.events[i]) {
 				e := r.events[i]
 				r.mu.Unlock()
 				return e, nil
 			}
 		}
-		from = len(r.events)
+		from = r.base + len(r.events)
 		ch := r.changed
 		r.mu.Unlock()
 		select {

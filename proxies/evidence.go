@@ -28,16 +28,23 @@ type Evidence struct {
 	Raw     string `json:"raw,omitempty"`
 }
 
-// EvidenceLog collects evidence by request id. Safe for concurrent use.
+// EvidenceLog collects evidence by request id. It keeps the evidence of
+// the most recent MaxEvidenceRequests request ids, so a proxy that logs
+// every trial of a long run costs flat memory. Safe for concurrent use.
 type EvidenceLog struct {
 	mu      sync.Mutex
 	byReq   map[string][]Evidence
+	order   []string   // request ids, oldest first
 	orphans []Evidence // evidence with no request id, most recent last
 	changed chan struct{}
 }
 
 // maxOrphans bounds the evidence kept without a request id.
 const maxOrphans = 256
+
+// MaxEvidenceRequests is how many request ids an EvidenceLog keeps
+// evidence for; the oldest are forgotten first.
+const MaxEvidenceRequests = 4096
 
 // NewEvidenceLog returns an empty log.
 func NewEvidenceLog() *EvidenceLog {
@@ -53,6 +60,16 @@ func (l *EvidenceLog) Add(ev Evidence) {
 			l.orphans = l.orphans[len(l.orphans)-maxOrphans:]
 		}
 	} else {
+		if _, ok := l.byReq[ev.RequestID]; !ok {
+			l.order = append(l.order, ev.RequestID)
+			if len(l.order) > MaxEvidenceRequests {
+				drop := len(l.order) - MaxEvidenceRequests/2
+				for _, id := range l.order[:drop] {
+					delete(l.byReq, id)
+				}
+				l.order = append([]string(nil), l.order[drop:]...)
+			}
+		}
 		l.byReq[ev.RequestID] = append(l.byReq[ev.RequestID], ev)
 	}
 	close(l.changed)
