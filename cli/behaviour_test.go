@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/racelab/racelab/lab"
+	"github.com/racelab/racelab/reports"
 )
 
 // tableLines returns the Markdown table rows of a behaviour page.
@@ -43,7 +44,9 @@ func TestBehaviourTableMatchesDocs(t *testing.T) {
 		t.Fatalf("run: %v %v", err, rep.Err())
 	}
 	var buf bytes.Buffer
-	writeBehaviourPage(&buf, rep, kinds)
+	if err := reports.BehaviourPage(&buf, reports.BehaviourCells(rep), "test"); err != nil {
+		t.Fatal(err)
+	}
 	want, got := tableLines(string(docs)), tableLines(buf.String())
 	if strings.Join(want, "\n") != strings.Join(got, "\n") {
 		t.Fatalf("docs/behaviour.md differs from a fresh run: if the proxies or their versions changed on purpose, regenerate with `racelab behaviour -o docs/behaviour.md`\n--- fresh run\n%s\n--- docs\n%s",

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/racelab/racelab/lab"
+	"github.com/racelab/racelab/reports"
 	"github.com/racelab/racelab/results"
 	"github.com/racelab/racelab/scenarios"
 )
@@ -47,7 +48,7 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 	}
 	out := f.out
 	var sums []results.Summary
-	var verdicts []scenarios.Verdict
+	var verdicts []results.Verdict
 	var files []string
 	var runErr error
 	var proxyDesc string
@@ -66,8 +67,8 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 			f.out = strings.TrimSuffix(out, ".jsonl") + "-" + name + ".jsonl"
 		}
 		fmt.Fprintf(e.stderr, "running %s on %s...\n", name, f.proxy)
-		rep, path, err := execute(ctx, e, sc, &f)
-		if rep == nil {
+		run, path, err := execute(ctx, e, sc, &f)
+		if run == nil {
 			e.errorf("%v", err)
 			return ExitFail
 		}
@@ -75,15 +76,15 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 		if err != nil {
 			runErr = err
 		}
-		if err := rep.Err(); err != nil {
+		if err := run.Err(); err != nil {
 			runErr = err
 		}
-		sums = append(sums, rep.Summaries...)
-		verdicts = append(verdicts, rep.Verdicts...)
-		for _, c := range rep.Cells {
-			for i := range c.Records {
-				if sample == nil && c.Records[i].Attributed && c.Cell.Params["retry"] == "off" {
-					sample = &c.Records[i]
+		sums = append(sums, run.Summaries()...)
+		verdicts = append(verdicts, run.Verdicts...)
+		for _, c := range run.Cells {
+			if sample == nil && c.Params["retry"] == "off" {
+				if rec, ok := reports.SampleFailure(c.Records()); ok && rec.Attributed {
+					sample = &rec
 				}
 			}
 			if c.Proxy["version"] != "" && proxyDesc == "" {
@@ -98,7 +99,15 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 		proxyDesc = f.proxy
 	}
 	printDemo(e.stdout, proxyDesc, sums, sample)
-	ok := printVerdicts(e.stdout, verdicts)
+	ok := true
+	fmt.Fprintln(e.stdout, "\nExpectations:")
+	for _, g := range reports.GroupVerdicts(verdicts) {
+		mark := "PASS"
+		if !g.Pass() {
+			mark, ok = "FAIL", false
+		}
+		fmt.Fprintf(e.stdout, "  %s  %s\n", mark, g.Expectation)
+	}
 	fmt.Fprintf(e.stdout, "\nresults: %s\n", strings.Join(files, ", "))
 	if runErr != nil {
 		e.errorf("%v", runErr)

@@ -236,19 +236,12 @@ func (p *progress) Update(ev lab.Progress) {
 
 // cellLine is the line printed when a cell finishes.
 func (p *progress) cellLine(c *scenarios.Cell, res *lab.CellResult, st *cellState) string {
-	fails := 0
-	counts := map[results.Outcome]int{}
-	for _, r := range res.Records {
-		counts[r.Outcome]++
-		if r.Outcome.Failed() {
-			fails++
-		}
-	}
-	failed := fmt.Sprintf("%d failed", fails)
-	if fails > 0 {
+	s := res.Summary()
+	failed := fmt.Sprintf("%d failed", s.Failures)
+	if s.Failures > 0 {
 		failed = p.style(ansiRed, failed)
 	}
-	line := fmt.Sprintf("[%d/%d] %s: %d trials, %s (%s)", p.cellsDone, p.total, p.style(ansiBold, c.ID), len(res.Records), failed, results.Counts(counts))
+	line := fmt.Sprintf("[%d/%d] %s: %d trials, %s (%s)", p.cellsDone, p.total, p.style(ansiBold, c.ID), s.Trials, failed, results.Counts(s.Counts))
 	if st != nil {
 		line += p.style(ansiDim, " in "+roundDuration(p.now().Sub(st.started)))
 	}

@@ -64,9 +64,9 @@ func trial(c *scenarios.Cell, o results.Outcome) lab.Progress {
 }
 
 func done(c *scenarios.Cell, total int, outcomes []results.Outcome, err error) lab.Progress {
-	res := &lab.CellResult{Cell: c, Err: err}
+	res := &lab.CellResult{Cell: c, Err: err, Result: results.NewCellRun(results.Cell{Type: results.TypeCell, ID: c.ID})}
 	for _, o := range outcomes {
-		res.Records = append(res.Records, results.Record{Cell: c.ID, Outcome: o})
+		res.Result.Add(results.Record{Cell: c.ID, Outcome: o})
 	}
 	return lab.Progress{Cell: c, Done: res, Total: total}
 }

@@ -77,7 +77,7 @@ file cannot be read, 2 usage error.
 		return ExitFail
 	}
 	path := strings.Join(pos, ", ")
-	if run.Manifest == nil && len(run.Cells) == 0 && len(run.Records) == 0 {
+	if run.Manifest == nil && len(run.Cells) == 0 {
 		e.errorf("report: %s holds no racelab results (no manifest, cell or trial line)", path)
 		return ExitFail
 	}

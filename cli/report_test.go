@@ -127,7 +127,7 @@ func TestReportCutOffFile(t *testing.T) {
 	for _, s := range doc.Summaries {
 		trials += s.Trials
 	}
-	assert.Equal(t, len(full.Records)-1, trials, "every complete trial is rendered, the cut one is not")
+	assert.Equal(t, full.Trials()-1, trials, "every complete trial is rendered, the cut one is not")
 
 	r = reportCLI(t, progEnv(), "report", cutFile, "--format", "md")
 	require.Equal(t, ExitOK, r.code)

@@ -69,9 +69,11 @@ func unattributed(t *testing.T, path string) string {
 		return err.Error()
 	}
 	var b strings.Builder
-	for _, r := range run.Records {
-		if r.Outcome.Failed() && !r.Attributed {
-			fmt.Fprintf(&b, "  %s seq %d %s: %s (backend %+v, prime error %q)\n", r.Cell, r.Seq, r.Outcome, r.Attribution, r.Backend, r.PrimeError)
+	for _, c := range run.Cells {
+		for _, r := range c.Records() {
+			if r.Outcome.Failed() && !r.Attributed {
+				fmt.Fprintf(&b, "  %s seq %d %s: %s (backend %+v, prime error %q)\n", r.Cell, r.Seq, r.Outcome, r.Attribution, r.Backend, r.PrimeError)
+			}
 		}
 	}
 	return b.String()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/racelab/racelab/lab"
+	"github.com/racelab/racelab/reports"
 	"github.com/racelab/racelab/results"
 	"github.com/racelab/racelab/scenarios"
 )
@@ -139,27 +139,20 @@ func runRun(ctx context.Context, e *env, args []string) int {
 	if code, ok := preflight(ctx, e, sc, k, n); !ok {
 		return code
 	}
-	rep, path, err := execute(ctx, e, sc, &f, lab.WithShard(k, n))
-	if rep == nil {
+	run, path, err := execute(ctx, e, sc, &f, lab.WithShard(k, n))
+	if run == nil {
 		e.errorf("%v", err)
 		return ExitFail
 	}
 	code = ExitOK
-	fmt.Fprintf(e.stdout, "scenario %s (timescale %g): durations below are the scenario's; they ran %gx as long\n",
-		sc.Name, rep.Manifest.Timescale, rep.Manifest.Timescale)
-	_ = results.Table(e.stdout, rep.Summaries)
-	printWindows(e.stdout, rep)
-	if ch := results.VersionChanges(rep.Summaries); len(ch) > 0 {
-		fmt.Fprintln(e.stdout, "\nWhat changed between versions:")
-		for _, c := range ch {
-			fmt.Fprintf(e.stdout, "  %s\n", c)
-		}
-	}
-	if len(rep.Verdicts) > 0 && !printVerdicts(e.stdout, rep.Verdicts) {
+	// The same text racelab report FILE --format table prints.
+	rep := reports.New(run, reports.WithSource(sourceName([]string{path})))
+	_ = rep.Table(e.stdout)
+	if !rep.Passed() {
 		code = ExitFail
 	}
-	if err != nil || rep.Err() != nil {
-		e.errorf("%v", errors.Join(err, rep.Err()))
+	if err != nil || run.Err() != nil {
+		e.errorf("%v", errors.Join(err, run.Err()))
 		code = ExitFail
 	}
 	fmt.Fprintf(e.stdout, "results: %s\n", path)
@@ -167,13 +160,16 @@ func runRun(ctx context.Context, e *env, args []string) int {
 }
 
 // execute runs a scenario with results streamed to a file.
-func execute(ctx context.Context, e *env, sc *scenarios.Scenario, f *runFlags, extra ...lab.Option) (*lab.Report, string, error) {
+func execute(ctx context.Context, e *env, sc *scenarios.Scenario, f *runFlags, extra ...lab.Option) (*results.Run, string, error) {
 	runID := lab.NewRunID()
 	file, path, err := openResults(f.out, sc.Name, runID)
 	if err != nil {
 		return nil, "", err
 	}
-	defer file.Close()
+	defer func() {
+		_ = file.Sync() // the last second's lines (results.SyncEvery)
+		_ = file.Close()
+	}()
 	prog := newProgress(e, f.quiet, progressCells(sc, f), progressOptions{})
 	defer prog.Close()
 	opts := append([]lab.Option{
@@ -185,26 +181,12 @@ func execute(ctx context.Context, e *env, sc *scenarios.Scenario, f *runFlags, e
 		lab.WithArgs(os.Args),
 	}, extra...)
 	start := time.Now()
-	rep, err := lab.Run(ctx, sc, opts...)
+	run, err := lab.Run(ctx, sc, opts...)
 	prog.Close()
 	if errors.Is(err, context.Canceled) {
 		fmt.Fprintf(e.stderr, "racelab: interrupted after %s; every proxy started was stopped; results so far: %s\n", time.Since(start).Round(time.Millisecond), path)
 	}
-	return rep, path, err
-}
-
-// printVerdicts prints expectation verdicts and reports whether all passed.
-func printVerdicts(w io.Writer, vs []scenarios.Verdict) bool {
-	ok := true
-	fmt.Fprintln(w, "\nExpectations:")
-	for _, v := range vs {
-		mark := "PASS"
-		if !v.Pass {
-			mark, ok = "FAIL", false
-		}
-		fmt.Fprintf(w, "  %s  %s: %s\n", mark, v.Expectation, v.Message)
-	}
-	return ok
+	return run, path, err
 }
 
 func runScenarios(_ context.Context, e *env, args []string) int {
@@ -235,37 +217,4 @@ func runScenarios(_ context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stdout, "%-22s %3d cells  %s\n", name, len(cells), desc)
 	}
 	return ExitOK
-}
-
-func boolCode(ok bool) int {
-	if ok {
-		return ExitOK
-	}
-	return ExitFail
-}
-
-// printWindows prints the race window of every timing-mode cell.
-func printWindows(w io.Writer, rep *lab.Report) {
-	for _, c := range rep.Cells {
-		if c.Cell.Mode != scenarios.ModeTiming || len(c.Records) == 0 {
-			continue
-		}
-		win := results.RaceWindow(c.Records, results.DefaultWindowBinNS)
-		fmt.Fprintf(w, "\nRace window of %s (offset of the request from the backend's idle deadline, measured; %d trials):\n", c.Cell.ID, win.Trials)
-		for _, b := range win.Bins {
-			bar := strings.Repeat("#", int(b.Rate*40+0.5))
-			fmt.Fprintf(w, "  %+7.2fms .. %+7.2fms  %3d/%-3d %-40s %s\n", float64(b.FromNS)/1e6, float64(b.ToNS)/1e6, b.Failures, b.Trials, bar, pctRange(b.Lo, b.Hi))
-		}
-		if win.Failures == 0 {
-			fmt.Fprintln(w, "  no failure: the race did not bite in this sweep")
-			continue
-		}
-		fmt.Fprintf(w, "  leading edge %+.2fms, plateau %+.2fms..%+.2fms (peak %.0f%%), tail %+.2fms: width %.2fms\n",
-			float64(win.LeadNS)/1e6, float64(win.PlateauFromNS)/1e6, float64(win.PlateauToNS)/1e6, win.PeakRate*100,
-			float64(win.TailNS)/1e6, float64(win.WidthNS)/1e6)
-	}
-}
-
-func pctRange(lo, hi float64) string {
-	return fmt.Sprintf("[%.0f%%, %.0f%%]", lo*100, hi*100)
 }

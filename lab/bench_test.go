@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,12 +94,11 @@ func BenchmarkDeterministicThroughput(b *testing.B) {
 				if res.Err != nil {
 					b.Fatal(res.Err)
 				}
-				for _, r := range res.Records {
-					if !r.Attributed {
-						b.Fatalf("trial %d not an attributed failure: %s", r.Seq, r.Outcome)
-					}
+				sum := res.Summary()
+				if sum.Attributed != sum.Trials {
+					b.Fatalf("%d of %d trials not attributed failures: %s", sum.Trials-sum.Attributed, sum.Trials, results.Counts(sum.Counts))
 				}
-				trials += len(res.Records)
+				trials += sum.Trials
 				elapsed += res.Elapsed - res.Setup
 			}
 			b.ReportMetric(float64(trials)/elapsed.Seconds(), "trials/s")
@@ -132,18 +132,22 @@ matrix:
 	for i := 0; i < b.N; i++ {
 		parallel := DefaultParallel()
 		start := time.Now()
-		rep, err := Run(context.Background(), sc, WithParallel(parallel))
+		var mu sync.Mutex
+		var setups []time.Duration
+		rep, err := Run(context.Background(), sc, WithParallel(parallel), WithProgress(func(p Progress) {
+			if p.Done != nil {
+				mu.Lock()
+				setups = append(setups, p.Done.Setup)
+				mu.Unlock()
+			}
+		}))
 		if err != nil || rep.Err() != nil {
 			b.Fatal(err, rep.Err())
 		}
 		wall := time.Since(start)
 		var work time.Duration
-		var setups []time.Duration
 		for _, c := range rep.Cells {
-			for _, r := range c.Records {
-				work += time.Duration(r.GapActualNS + r.LatencyNS)
-			}
-			setups = append(setups, c.Setup)
+			work += c.WireTime()
 		}
 		sort.Slice(setups, func(i, j int) bool { return setups[i] < setups[j] })
 		bound := work/time.Duration(parallel) + setups[len(setups)/2]
@@ -171,11 +175,19 @@ func BenchmarkTimerPrecision(b *testing.B) {
 			var errs []float64
 			var recs []results.Record
 			for i := 0; i < b.N; i++ {
-				rep, err := Run(context.Background(), sc)
+				var mu sync.Mutex
+				var all []results.Record
+				rep, err := Run(context.Background(), sc, WithProgress(func(p Progress) {
+					if p.Record != nil {
+						mu.Lock()
+						all = append(all, *p.Record)
+						mu.Unlock()
+					}
+				}))
 				if err != nil || rep.Err() != nil {
 					b.Fatal(err, rep.Err())
 				}
-				for _, r := range rep.Cells[0].Records {
+				for _, r := range all {
 					errs = append(errs, math.Abs(float64(*r.OffsetNS-*r.ScheduledOffsetNS))/1e3)
 					recs = append(recs, r)
 				}

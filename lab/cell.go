@@ -22,6 +22,10 @@ type cellRun struct {
 	proxy    proxies.Instance
 	client   *client
 	sink     func(results.Record) error
+	// prevFrom is where the previous trial's backend events start.
+	prevFrom int
+	// note is a measured fact about the cell for its cell_end line.
+	note string
 	// generation counts backend starts (restarts included).
 	generation int
 	waits      evidenceWaits
@@ -29,54 +33,65 @@ type cellRun struct {
 
 // CellResult is what running one cell produced.
 type CellResult struct {
-	Cell    *scenarios.Cell
-	Records []results.Record
-	// Proxy holds facts about the proxy that ran: kind, version, runtime,
-	// image id.
-	Proxy map[string]string
-	Note  string
-	Err   error
+	Cell *scenarios.Cell
+	// Result is the cell in the run model: its cell line (proxy facts,
+	// note, error), the aggregate of its records and a bounded sample of
+	// them (every record went to the results file).
+	Result *results.CellRun
+	Err    error
 	// Setup is how long the backend and proxy took to start and answer
 	// end to end; Elapsed is the whole cell, setup and teardown included.
 	Setup, Elapsed time.Duration
 }
 
+// Summary is the cell's aggregate.
+func (r *CellResult) Summary() results.Summary { return r.Result.Summary() }
+
 // RunCell runs one cell: it starts the backend and the proxy on fresh
 // loopback ports, sends the cell's trials, and stops both, on every path.
-// Records go to the writer given by WithResults as they are made.
+// Lines go to the writer given by WithResults as they are made.
 func RunCell(ctx context.Context, cell *scenarios.Cell, opts ...Option) *CellResult {
 	cfg := newConfig(opts)
-	return runCell(ctx, cell, cfg)
+	return runCell(ctx, cell, cfg, results.NewStream(cfg.writer, results.NewRun()))
 }
 
-func runCell(ctx context.Context, cell *scenarios.Cell, cfg *config) (res *CellResult) {
+// runCell runs one cell and streams its cell line, its records and its
+// cell_end line to out.
+func runCell(ctx context.Context, cell *scenarios.Cell, cfg *config, out *results.Stream) (res *CellResult) {
 	res = &CellResult{Cell: cell}
+	if err := out.Write(results.Cell{Type: results.TypeCell, ID: cell.ID, Index: cell.Index, Params: cell.Params}); err != nil {
+		res.Err = err
+	}
+	res.Result = out.Cell(cell.ID)
 	cr := &cellRun{cell: cell, cfg: cfg, rec: backends.NewRecorder()}
 	cr.sink = func(r results.Record) error {
-		res.Records = append(res.Records, r)
+		err := out.Write(r)
 		if cfg.progress != nil {
 			cfg.progress(Progress{Cell: cell, Record: &r})
 		}
-		if cfg.writer != nil {
-			return cfg.writer.Write(r)
-		}
-		return nil
+		return err
 	}
+	var proxy map[string]string
 	defer func() {
 		if p := recover(); p != nil {
 			res.Err = errors.Join(res.Err, fmt.Errorf("panic: %v", p))
 		}
 		res.Err = errors.Join(res.Err, cr.stop())
+		end := results.Cell{Type: results.TypeCellEnd, ID: cell.ID, Proxy: proxy, Note: cr.note}
+		if res.Err != nil {
+			end.Error = res.Err.Error()
+		}
+		res.Err = errors.Join(res.Err, out.Write(end))
 	}()
 	began := time.Now()
 	defer func() { res.Elapsed = time.Since(began) }()
 	if err := cr.start(ctx); err != nil {
 		res.Err = err
-		res.Proxy = cr.proxyInfo()
+		proxy = cr.proxyInfo()
 		return res
 	}
 	res.Setup = time.Since(began)
-	res.Proxy = cr.proxyInfo()
+	proxy = cr.proxyInfo()
 	res.Err = cr.trials(ctx)
 	return res
 }
@@ -113,7 +128,7 @@ func (cr *cellRun) start(ctx context.Context) error {
 	} else {
 		b, err := backends.Start(ctx, cr.backendConfig(), backends.WithObserver(cr.observer()))
 		if err != nil {
-			return fmt.Errorf("start backend: %w", err)
+			return err // "start backend: ..."
 		}
 		cr.backend = b
 		cr.upstream = b.Addr()
@@ -201,7 +216,16 @@ func (cr *cellRun) trials(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	rng := c.Rand()
-	failures := 0
+	failures, notReused, trials := 0, 0, 0
+	defer func() {
+		switch {
+		case trials == 0 || notReused == 0:
+		case notReused == trials:
+			cr.note = fmt.Sprintf("this proxy configuration does not reuse its pooled upstream connection here: the race cannot happen (0 of %d victims went out on a reused connection)", trials)
+		default:
+			cr.note = fmt.Sprintf("%d of %d victims did not go out on the pooled connection (not_reused)", notReused, trials)
+		}
+	}()
 	for seq := 0; seq < maxTrials; seq++ {
 		if seq >= c.Trials && c.MaxTrials > 0 {
 			lo, hi := results.Wilson(failures, seq)
@@ -216,8 +240,12 @@ func (cr *cellRun) trials(ctx context.Context) error {
 			}
 			return fmt.Errorf("cell %s trial %d: %w", c.ID, seq, err)
 		}
+		trials++
 		if rec.Outcome.Failed() {
 			failures++
+		}
+		if rec.Outcome == results.NotReused {
+			notReused++
 		}
 		if err := cr.sink(rec); err != nil {
 			return err

@@ -27,6 +27,12 @@ type observation struct {
 	pooledClose *backends.Event
 	proxy       []proxies.Evidence
 	window      time.Duration
+	// armed: the victim carried the fault header (deterministic mode,
+	// sent after the backend's keep-alive ran out); primeDone is when the
+	// backend answered the priming request on the pooled connection.
+	armed     bool
+	primeDone time.Time
+	gap       time.Duration
 	// newConnAfterClose: the backend accepted a connection between the
 	// pooled connection's close and the response. Without one, a request
 	// that reached no handler can only have gone down the closed pooled
@@ -119,10 +125,42 @@ func classify(o observation) verdict {
 		v.hidden = true
 	}
 
+	if v.outcome == results.OK {
+		if why, ok := notReused(o, b); ok {
+			v.outcome, v.attribution = results.NotReused, why
+		}
+	}
 	if v.outcome.Failed() {
 		v.attributed, v.attribution = attribute(o, faultClose, b)
 	}
 	return v
+}
+
+// notReused tells an armed victim that went out on a new connection
+// because the proxy does not reuse (it kept the pooled connection open
+// and opened another, or closed the pooled one right after its response)
+// from one whose pooled connection the proxy retired by its idle timer
+// (the fix: ok).
+func notReused(o observation, b *results.BackendEvidence) (string, bool) {
+	if !o.armed || o.pooled == 0 || len(b.Conns) == 0 {
+		return "", false
+	}
+	for _, c := range b.Conns {
+		if c == o.pooled {
+			return "", false
+		}
+	}
+	pc := o.pooledClose
+	if pc == nil {
+		return fmt.Sprintf("the proxy kept pooled conn %d open and sent the request on conn %d: it did not reuse the pooled connection", o.pooled, b.Conns[0]), true
+	}
+	if pc.Closer == backends.CloserBackend {
+		return "", false
+	}
+	if idle := pc.Time.Sub(o.primeDone); !o.primeDone.IsZero() && idle < o.gap/10 {
+		return fmt.Sprintf("the proxy closed conn %d %s after its response: it does not keep idle upstream connections", o.pooled, fmtDur(idle)), true
+	}
+	return "", false
 }
 
 // attribute decides whether a failure is the stale-connection race.

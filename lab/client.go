@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -195,5 +194,3 @@ func statusOutcome(status int) results.Outcome {
 	}
 	return results.OK
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

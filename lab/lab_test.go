@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -22,28 +23,52 @@ func load(t *testing.T, src string) *scenarios.Scenario {
 	return sc
 }
 
-func run(t *testing.T, src string, opts ...Option) *Report {
+func run(t *testing.T, src string, opts ...Option) *results.Run {
+	t.Helper()
+	rep, _ := runAll(t, src, opts...)
+	return rep
+}
+
+// runAll runs src and also returns every record it wrote to its results
+// file, by cell (the run keeps a sample).
+func runAll(t *testing.T, src string, opts ...Option) (*results.Run, map[string][]results.Record) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	rep, err := Run(ctx, load(t, src), opts...)
+	var buf bytes.Buffer
+	rep, err := Run(ctx, load(t, src), append(opts, WithResults(results.NewWriter(&buf)))...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := rep.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return rep
+	return rep, records(t, buf.Bytes())
 }
 
-func summary(t *testing.T, rep *Report, id string) results.Summary {
+// records decodes every trial line of a results file.
+func records(t *testing.T, file []byte) map[string][]results.Record {
 	t.Helper()
-	for _, s := range rep.Summaries {
-		if s.Cell == id {
-			return s
+	out := map[string][]results.Record{}
+	for _, line := range bytes.Split(file, []byte("\n")) {
+		if !bytes.Contains(line, []byte(`"type":"trial"`)) {
+			continue
 		}
+		var r results.Record
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatal(err)
+		}
+		out[r.Cell] = append(out[r.Cell], r)
 	}
-	t.Fatalf("no cell %s in %v", id, rep.Summaries)
+	return out
+}
+
+func summary(t *testing.T, rep *results.Run, id string) results.Summary {
+	t.Helper()
+	if c := rep.Cell(id); c != nil {
+		return c.Summary()
+	}
+	t.Fatalf("no cell %s in %v", id, rep.Summaries())
 	return results.Summary{}
 }
 
@@ -51,7 +76,7 @@ func summary(t *testing.T, rep *Report, id string) results.Summary {
 // every trial when the backend closes first, none with the fix, retries
 // hiding it for GET only.
 func TestSixStepOnEmbeddedProxy(t *testing.T) {
-	rep := run(t, `name: six
+	rep, all := runAll(t, `name: six
 timescale: 0.01
 base: {proxy_idle: 10s, trials: 5}
 matrix:
@@ -77,12 +102,15 @@ matrix:
 	// The fix cells were a real test: every victim was armed (sent after
 	// the backend's keep-alive ran out) and arrived on a new connection.
 	for _, c := range rep.Cells {
-		if c.Cell.Params["margin"] != "2s" {
+		if c.Params["margin"] != "2s" {
 			continue
 		}
-		for _, r := range c.Records {
+		if len(all[c.ID]) != 5 {
+			t.Fatalf("%s: %d records in the results file, want 5", c.ID, len(all[c.ID]))
+		}
+		for _, r := range all[c.ID] {
 			if !r.FaultArmed || len(r.Backend.Conns) != 1 || r.Backend.Conns[0] == r.Backend.PooledConn {
-				t.Fatalf("%s seq %d: armed %v, conns %v, pooled %d", c.Cell.ID, r.Seq, r.FaultArmed, r.Backend.Conns, r.Backend.PooledConn)
+				t.Fatalf("%s seq %d: armed %v, conns %v, pooled %d", c.ID, r.Seq, r.FaultArmed, r.Backend.Conns, r.Backend.PooledConn)
 			}
 		}
 	}
@@ -119,7 +147,7 @@ func TestNegativeControls(t *testing.T) {
 timescale: 0.01
 base: {proxy_idle: 10s, margin: 2s, trials: 4, backend: {response_status: 502}}
 `)
-	s := rep.Summaries[0]
+	s := rep.Summaries()[0]
 	if s.Counts[results.Backend5xx] != s.Trials || s.Failures != 0 || s.Attributed != 0 {
 		t.Errorf("backend 502: %s attributed %d", results.Counts(s.Counts), s.Attributed)
 	}
@@ -127,7 +155,7 @@ base: {proxy_idle: 10s, margin: 2s, trials: 4, backend: {response_status: 502}}
 timescale: 0.01
 base: {proxy_idle: 10s, backend_keepalive: 1s, trials: 4, backend: {down: true}}
 `)
-	s = rep.Summaries[0]
+	s = rep.Summaries()[0]
 	if s.Failures != s.Trials || s.Attributed != 0 {
 		t.Errorf("dead backend: %s attributed %d", results.Counts(s.Counts), s.Attributed)
 	}
@@ -136,7 +164,7 @@ base: {proxy_idle: 10s, backend_keepalive: 1s, trials: 4, backend: {down: true}}
 // Timing mode: every trial carries its measured offset from the backend's
 // idle deadline, and any failure it finds carries backend evidence.
 func TestTimingModeRecordsOffsets(t *testing.T) {
-	rep := run(t, `name: timing
+	rep, all := runAll(t, `name: timing
 base:
   mode: timing
   proxy_idle: 300ms
@@ -144,11 +172,11 @@ base:
   sweep: {from: -500us, to: 2ms, step: 500us}
   trials: 12
 `)
-	c := rep.Cells[0]
-	if len(c.Records) != 12 {
-		t.Fatalf("%d records", len(c.Records))
+	recs := all[rep.Cells[0].ID]
+	if len(recs) != 12 || rep.Trials() != 12 {
+		t.Fatalf("%d records in the file, %d in the run", len(recs), rep.Trials())
 	}
-	for i, r := range c.Records {
+	for i, r := range recs {
 		if r.OffsetNS == nil || r.ScheduledOffsetNS == nil {
 			t.Fatalf("trial %d has no offset", i)
 		}
@@ -198,12 +226,15 @@ matrix: {retry: ["off", idempotent]}
 	if rerr != nil || len(run.Dropped) > 0 {
 		t.Fatalf("results unreadable: %v %v", rerr, run.Dropped)
 	}
-	if run.Manifest == nil || len(run.Records) < 10 || len(run.Records) > 40 {
-		t.Fatalf("manifest %v, %d records", run.Manifest, len(run.Records))
+	if run.Manifest == nil || run.Trials() < 10 || run.Trials() > 40 {
+		t.Fatalf("manifest %v, %d records", run.Manifest, run.Trials())
+	}
+	if run.Trials() != rep.Trials() {
+		t.Errorf("the file holds %d records, the run returned %d", run.Trials(), rep.Trials())
 	}
 	for _, c := range rep.Cells {
-		if c.Err == nil {
-			t.Errorf("cell %s should report the interruption", c.Cell.ID)
+		if c.Error == "" {
+			t.Errorf("cell %s should report the interruption", c.ID)
 		}
 	}
 }

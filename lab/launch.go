@@ -112,7 +112,12 @@ func startProxy(ctx context.Context, cell *scenarios.Cell, spec proxies.Spec, en
 		}
 		env.Logger.Warn("proxy port taken between probe and bind; retrying on a fresh port", "cell", cell.ID, "attempt", attempt+1, "err", err)
 	}
-	return nil, fmt.Errorf("start %s: %w", scenarios.ProxyLabel(cell.Proxy), errors.Join(errs...))
+	// Each runtime's error already names what it started ("start nginx:
+	// ...", "start nginx container: ..."): no second prefix.
+	if len(errs) == 1 {
+		return nil, errs[0]
+	}
+	return nil, fmt.Errorf("%d attempts: %w", len(errs), errors.Join(errs...))
 }
 
 // isAddrInUse reports a start that failed because a port was taken: the

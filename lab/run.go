@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -122,43 +121,16 @@ type Progress struct {
 	Total int
 }
 
-// Report is the outcome of Run.
-type Report struct {
-	Manifest  results.Manifest
-	Cells     []*CellResult
-	Summaries []results.Summary
-	// Verdicts are the scenario's expectations checked against the
-	// summaries (also written to the results file).
-	Verdicts []scenarios.Verdict
-}
-
-// Passed reports whether every verdict passed.
-func (r *Report) Passed() bool {
-	for _, v := range r.Verdicts {
-		if !v.Pass {
-			return false
-		}
-	}
-	return true
-}
-
-// Err joins every cell's error.
-func (r *Report) Err() error {
-	var errs []error
-	for _, c := range r.Cells {
-		if c.Err != nil {
-			errs = append(errs, fmt.Errorf("cell %s: %w", c.Cell.ID, c.Err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// Run runs every cell of the scenario and returns what they produced.
-// Deterministic cells run up to WithParallel at once, each on its own
-// ports; timing cells run one at a time afterwards. One failing cell does
-// not stop the others; its error is in its CellResult. Run returns an
-// error only when the scenario cannot run at all or ctx ends.
-func Run(ctx context.Context, sc *scenarios.Scenario, opts ...Option) (*Report, error) {
+// Run runs every cell of the scenario and returns the run: the same
+// lines it streams to the results file (WithResults), as the results
+// model — per cell the aggregate, the race window and a bounded sample of
+// records, never every record, so memory stays flat in the number of
+// trials. Deterministic cells run up to WithParallel at once, each on its
+// own ports; timing cells run one at a time afterwards. One failing cell
+// does not stop the others: its error is on its cell (results.Run.Err
+// joins them). Run returns an error only when the scenario cannot run at
+// all, the results file cannot be written, or ctx ends.
+func Run(ctx context.Context, sc *scenarios.Scenario, opts ...Option) (*results.Run, error) {
 	cfg := newConfig(opts)
 	cells, err := sc.Cells()
 	if err != nil {
@@ -168,35 +140,24 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts ...Option) (*Report, 
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Manifest: results.Manifest{
+	out := results.NewStream(cfg.writer, results.NewRun())
+	run := out.Run()
+	manifest := results.Manifest{
 		Type: results.TypeManifest, RunID: cfg.env.RunID, Scenario: sc.Name, Started: time.Now().UTC(),
 		Racelab: Version(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH,
 		Seed: cells0Seed(cells), Timescale: scale(sc), Args: cfg.args,
-	}}
-	if cfg.writer != nil {
-		if err := cfg.writer.Write(rep.Manifest); err != nil {
-			return rep, err
-		}
 	}
-	rep.Cells = make([]*CellResult, len(cells))
+	if err := out.Write(manifest); err != nil {
+		return run, err
+	}
 	runOne := func(i int) {
 		c := &cells[i]
-		if cfg.writer != nil {
-			_ = cfg.writer.Write(results.Cell{Type: results.TypeCell, ID: c.ID, Params: c.Params})
-		}
-		res := runCell(ctx, c, cfg)
-		rep.Cells[i] = res
+		res := runCell(ctx, c, cfg, out)
+		trials := res.Result.Summary().Trials
 		if res.Err != nil {
-			cfg.logger.Warn("cell did not complete", "cell", c.ID, "trials", len(res.Records), "err", res.Err)
+			cfg.logger.Warn("cell did not complete", "cell", c.ID, "trials", trials, "err", res.Err)
 		} else {
-			cfg.logger.Info("cell done", "cell", c.ID, "trials", len(res.Records), "setup", res.Setup, "elapsed", res.Elapsed)
-		}
-		if cfg.writer != nil {
-			end := results.Cell{Type: results.TypeCellEnd, ID: c.ID, Proxy: res.Proxy, Note: res.Note}
-			if res.Err != nil {
-				end.Error = res.Err.Error()
-			}
-			_ = cfg.writer.Write(end)
+			cfg.logger.Info("cell done", "cell", c.ID, "trials", trials, "setup", res.Setup, "elapsed", res.Elapsed)
 		}
 		if cfg.progress != nil {
 			cfg.progress(Progress{Cell: c, Done: res, Total: len(cells)})
@@ -224,12 +185,13 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts ...Option) (*Report, 
 		}
 		runOne(i)
 	}
-	for i := range rep.Cells {
-		if rep.Cells[i] == nil {
-			rep.Cells[i] = &CellResult{Cell: &cells[i], Err: fmt.Errorf("not run: %w", context.Cause(ctx))}
+	for i := range cells {
+		if run.Cell(cells[i].ID) == nil {
+			// Never started: the run was interrupted.
+			_ = out.Write(results.Cell{Type: results.TypeCell, ID: cells[i].ID, Index: cells[i].Index, Params: cells[i].Params,
+				Error: fmt.Sprintf("not run: %v", context.Cause(ctx))})
 		}
 	}
-	rep.Summaries = summarize(rep)
 	exps := sc.Expect
 	if cfg.shard[1] > 1 {
 		// A shard holds some cells: an expectation whose cells are all in
@@ -239,32 +201,12 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts ...Option) (*Report, 
 			exps[i].Optional = true
 		}
 	}
-	rep.Verdicts = scenarios.Evaluate(exps, rep.Summaries)
-	if cfg.writer != nil {
-		// Written even when empty: a re-render then knows the run had no
-		// expectations, rather than that it was cut off before them.
-		vs := make([]results.Verdict, len(rep.Verdicts))
-		for i, v := range rep.Verdicts {
-			vs[i] = results.Verdict(v)
-		}
-		if err := cfg.writer.Write(results.NewVerdictsLine(vs)); err != nil {
-			return rep, err
-		}
+	// Written even when empty: a re-render then knows the run had no
+	// expectations, rather than that it was cut off before them.
+	if err := out.Write(results.NewVerdictsLine(scenarios.Evaluate(exps, run.Summaries()))); err != nil {
+		return run, err
 	}
-	return rep, ctx.Err()
-}
-
-func summarize(rep *Report) []results.Summary {
-	run := &results.Run{Manifest: &rep.Manifest}
-	for _, c := range rep.Cells {
-		rc := &results.Cell{Type: results.TypeCell, ID: c.Cell.ID, Params: c.Cell.Params, Proxy: c.Proxy, Note: c.Note}
-		if c.Err != nil {
-			rc.Error = c.Err.Error()
-		}
-		run.Cells = append(run.Cells, rc)
-		run.Records = append(run.Records, c.Records...)
-	}
-	return results.Summarize(run)
+	return run, ctx.Err()
 }
 
 // Shard returns the cells of shard k of n (1-based): those whose index

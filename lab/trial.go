@@ -31,6 +31,10 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 		RequestID: fmt.Sprintf("%d-%d-v", c.Index, seq),
 	}
 	from := cr.rec.Len()
+	// Keep the backend's events of this trial and the one before (a close
+	// can trail its trial); older ones are in the record already.
+	cr.rec.Forget(cr.prevFrom)
+	cr.prevFrom = from
 	var (
 		anchor  time.Time // the gap starts here
 		target  time.Time // the victim leaves here
@@ -182,6 +186,7 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 	v := classify(observation{
 		resp: resp, events: cr.victimEvents(rec.RequestID), pooled: pooled,
 		pooledClose: pooledClose, proxy: proxyEv, window: cr.cfg.attributionWindow,
+		armed: rec.FaultArmed, primeDone: anchor, gap: gap,
 		newConnAfterClose: pooledClose != nil && cr.acceptedBetween(from, pooledClose.Time, resp.Done),
 	})
 	rec.Outcome, rec.Attributed, rec.Attribution = v.outcome, v.attributed, v.attribution

@@ -8,7 +8,6 @@ import (
 	"github.com/racelab/racelab/backends"
 	"github.com/racelab/racelab/guard"
 	"github.com/racelab/racelab/proxies"
-	"github.com/racelab/racelab/results"
 	"github.com/racelab/racelab/scenarios"
 )
 
@@ -91,19 +90,10 @@ func verifyCell(kind proxies.Kind, proxyIdle, keepAlive time.Duration, scale flo
 }
 
 func scenarioResult(c *scenarios.Cell, res *CellResult) guard.ScenarioResult {
-	var r guard.ScenarioResult
-	attributed := 0
-	for _, rec := range res.Records {
-		r.Trials++
-		if rec.Outcome.Failed() {
-			r.Failures++
-			if rec.Attributed {
-				attributed++
-			}
-		}
-	}
-	r.Reproduced = attributed > 0
-	lo, hi := results.Wilson(r.Failures, r.Trials)
+	s := res.Summary()
+	attributed := s.Attributed
+	r := guard.ScenarioResult{Trials: s.Trials, Failures: s.Failures, Reproduced: attributed > 0}
+	lo, hi := s.CILow, s.CIHigh
 	r.Summary = fmt.Sprintf("%s on %s (backend keep-alive %s, proxy idle %s as run): %d of %d requests failed [%.0f%%, %.0f%%], %d attributed to the race",
 		c.Mode, c.Proxy.Kind, scenarios.FormatDuration(c.BackendKeepAlive), scenarios.FormatDuration(c.ProxyIdle),
 		r.Failures, r.Trials, lo*100, hi*100, attributed)

@@ -23,7 +23,7 @@
 // context) and, on failure, puts the evidence in the message: the cell,
 // its counts and 95% Wilson interval, and a sample record's attribution,
 // backend close and proxy log lines. The Check functions do the same on
-// a lab.Report (from Run) and return an error instead of failing a test,
+// a results.Run (from Run) and return an error instead of failing a test,
 // so one run serves several checks.
 //
 // A run that needs a proxy binary is skipped, with what to install, by

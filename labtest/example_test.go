@@ -32,7 +32,7 @@ matrix: {margin: [-9s, 2s]}
 		fmt.Println(err)
 		return
 	}
-	for _, s := range rep.Summaries {
+	for _, s := range rep.Summaries() {
 		fmt.Printf("cell %s: %d/%d failed, %d attributed to the race\n", s.Cell, s.Failures, s.Trials, s.Attributed)
 	}
 	fmt.Println("race where margin < 0:", labtest.CheckRace(rep, labtest.WithWhere(map[string]string{"margin": "<0"})) == nil)

@@ -111,7 +111,7 @@ func SkipUnlessProxy(t Skipper, kind string) {
 
 // Run runs the scenario and fails the test when it cannot run or a cell
 // did not complete. It returns the report for further assertions.
-func Run(t T, sc *scenarios.Scenario, opts ...Option) *lab.Report {
+func Run(t T, sc *scenarios.Scenario, opts ...Option) *results.Run {
 	t.Helper()
 	rep := run(t, sc, newConfig(opts))
 	if err := rep.Err(); err != nil {
@@ -120,7 +120,7 @@ func Run(t T, sc *scenarios.Scenario, opts ...Option) *lab.Report {
 	return rep
 }
 
-func run(t T, sc *scenarios.Scenario, cfg *config) *lab.Report {
+func run(t T, sc *scenarios.Scenario, cfg *config) *results.Run {
 	t.Helper()
 	opts := append([]lab.Option(nil), cfg.lab...)
 	var w *results.Writer
@@ -156,38 +156,20 @@ func artifactName(t T, sc *scenarios.Scenario) string {
 	return strings.Trim(unsafeName.ReplaceAllString(name, "_"), "_")
 }
 
-func writeArtifacts(file *os.File, rep *lab.Report) error {
-	// lab.Run wrote the verdicts line into the results file already.
-	verdicts := reports.ScenarioVerdicts(rep.Verdicts)
+func writeArtifacts(file *os.File, run *results.Run) error {
 	html, err := os.Create(strings.TrimSuffix(file.Name(), ".jsonl") + ".html")
 	if err != nil {
 		return fmt.Errorf("create html report: %w", err)
 	}
-	r := reports.New(ResultsRun(rep), reports.WithVerdicts(verdicts), reports.WithSource(filepath.Base(file.Name())))
+	r := reports.New(run, reports.WithSource(filepath.Base(file.Name())))
 	return errors.Join(r.HTML(html), html.Close())
-}
-
-// ResultsRun turns a lab.Report into the results.Run a results file of
-// the same run reads back as, for the reports package.
-func ResultsRun(rep *lab.Report) *results.Run {
-	m := rep.Manifest
-	run := &results.Run{Manifest: &m}
-	for _, c := range rep.Cells {
-		rc := &results.Cell{Type: results.TypeCell, ID: c.Cell.ID, Params: c.Cell.Params, Proxy: c.Proxy, Note: c.Note}
-		if c.Err != nil {
-			rc.Error = c.Err.Error()
-		}
-		run.Cells = append(run.Cells, rc)
-		run.Records = append(run.Records, c.Records...)
-	}
-	return run
 }
 
 // RequireRace runs the scenario and requires the race to reproduce in
 // every selected cell (WithWhere, WithCell; default every cell): at least
 // one failed trial attributed to the stale-connection race by backend
 // evidence.
-func RequireRace(t T, sc *scenarios.Scenario, opts ...Option) *lab.Report {
+func RequireRace(t T, sc *scenarios.Scenario, opts ...Option) *results.Run {
 	t.Helper()
 	cfg := newConfig(opts)
 	rep := run(t, sc, cfg)
@@ -201,7 +183,7 @@ func RequireRace(t T, sc *scenarios.Scenario, opts ...Option) *lab.Report {
 // cell: no failed trial, and no duplicate execution of a non-idempotent
 // request. A hidden retry (the proxy retried the stale connection and the
 // client saw success) passes, and is logged.
-func RequireNoRace(t T, sc *scenarios.Scenario, opts ...Option) *lab.Report {
+func RequireNoRace(t T, sc *scenarios.Scenario, opts ...Option) *results.Run {
 	t.Helper()
 	cfg := newConfig(opts)
 	rep := run(t, sc, cfg)
@@ -219,7 +201,7 @@ func RequireNoRace(t T, sc *scenarios.Scenario, opts ...Option) *lab.Report {
 // RequireExpectations runs the scenario and requires every one of its
 // expectations to pass. A scenario without expectations fails: a gate
 // that checks nothing is a defect.
-func RequireExpectations(t T, sc *scenarios.Scenario, opts ...Option) *lab.Report {
+func RequireExpectations(t T, sc *scenarios.Scenario, opts ...Option) *results.Run {
 	t.Helper()
 	rep := run(t, sc, newConfig(opts))
 	if err := CheckExpectations(rep, sc.Expect); err != nil {
@@ -230,25 +212,25 @@ func RequireExpectations(t T, sc *scenarios.Scenario, opts ...Option) *lab.Repor
 
 // CheckRace is RequireRace's check on a report: nil when every selected
 // cell has a failed trial attributed to the race.
-func CheckRace(rep *lab.Report, opts ...Option) error {
+func CheckRace(rep *results.Run, opts ...Option) error {
 	return check(rep, newConfig(opts), raced, "the race did not reproduce", "want failed trials attributed to the stale-connection race")
 }
 
 // CheckNoRace is RequireNoRace's check on a report: nil when no selected
 // cell has a failed trial or a duplicate non-idempotent execution.
-func CheckNoRace(rep *lab.Report, opts ...Option) error {
+func CheckNoRace(rep *results.Run, opts ...Option) error {
 	return check(rep, newConfig(opts), clean, "the race reproduced", "want no failed trial and no duplicate execution of a non-idempotent request")
 }
 
 // CheckExpectations evaluates exps against the report: nil when every
 // verdict passes, else an error listing each failed verdict with the
 // cell's evidence.
-func CheckExpectations(rep *lab.Report, exps []scenarios.Expectation) error {
+func CheckExpectations(rep *results.Run, exps []scenarios.Expectation) error {
 	if len(exps) == 0 {
 		return fmt.Errorf("the scenario has no expectations: nothing to check")
 	}
-	verdicts := scenarios.Evaluate(exps, rep.Summaries)
-	r := reports.New(ResultsRun(rep), reports.WithVerdicts(reports.ScenarioVerdicts(verdicts)))
+	r := reports.New(rep, reports.WithExpectations(exps))
+	verdicts := r.Verdicts
 	var b strings.Builder
 	failed := 0
 	for _, v := range verdicts {
@@ -275,12 +257,12 @@ func clean(s results.Summary) bool {
 	return s.Error == "" && s.Trials > 0 && s.Failures == 0 && s.DuplicatesUnsafe == 0
 }
 
-func check(rep *lab.Report, cfg *config, ok func(results.Summary) bool, headline, want string) error {
+func check(rep *results.Run, cfg *config, ok func(results.Summary) bool, headline, want string) error {
 	sel, err := selectCells(rep, cfg)
 	if err != nil {
 		return err
 	}
-	r := reports.New(ResultsRun(rep))
+	r := reports.New(rep)
 	var bad []string
 	for _, s := range sel {
 		if !ok(s) {
@@ -294,11 +276,11 @@ func check(rep *lab.Report, cfg *config, ok func(results.Summary) bool, headline
 }
 
 // selectCells returns the summaries the options select; none is an error.
-func selectCells(rep *lab.Report, cfg *config) ([]results.Summary, error) {
+func selectCells(rep *results.Run, cfg *config) ([]results.Summary, error) {
 	var out []results.Summary
 	var ids []string
 	sel := scenarios.Expectation{Where: cfg.where}
-	for _, s := range rep.Summaries {
+	for _, s := range rep.Summaries() {
 		ids = append(ids, s.Cell)
 		if cfg.cell != "" && s.Cell != cfg.cell {
 			continue
@@ -318,10 +300,10 @@ func selectCells(rep *lab.Report, cfg *config) ([]results.Summary, error) {
 	return out, nil
 }
 
-func selectedOrAll(rep *lab.Report, cfg *config) []results.Summary {
+func selectedOrAll(rep *results.Run, cfg *config) []results.Summary {
 	s, err := selectCells(rep, cfg)
 	if err != nil {
-		return rep.Summaries
+		return rep.Summaries()
 	}
 	return s
 }

@@ -80,12 +80,12 @@ func (f *fakeT) output() string { return strings.Join(f.errs, "\n") }
 
 var (
 	sharedOnce sync.Once
-	sharedRep  *lab.Report
+	sharedRep  *results.Run
 	sharedErr  error
 )
 
 // report runs raceYAML once for the Check tests.
-func report(t *testing.T) *lab.Report {
+func report(t *testing.T) *results.Run {
 	t.Helper()
 	sharedOnce.Do(func() {
 		sc := Scenario(t, raceYAML)
@@ -183,7 +183,7 @@ func TestRequireFunctions(t *testing.T) {
 	assert.Contains(t, ft.output(), "cell 2s: 0/2 failed")
 
 	ft = newFakeT(t)
-	var rep *lab.Report
+	var rep *results.Run
 	ft.do(func() { rep = RequireNoRace(ft, sc, where("margin", "<0")) })
 	assert.True(t, ft.failed)
 	assert.Nil(t, rep, "a failed require stops the test")
@@ -232,7 +232,7 @@ func TestWithArtifacts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, run.Dropped)
 	assert.Len(t, run.Cells, 2)
-	assert.Len(t, run.Records, 4)
+	assert.Equal(t, 4, run.Trials())
 	require.True(t, run.HasVerdicts)
 	assert.Len(t, run.Verdicts, 2)
 	html, err := os.ReadFile(filepath.Join(dir, "TestFake_sub_case.html"))

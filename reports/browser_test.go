@@ -123,41 +123,37 @@ func realRun(t *testing.T) *results.Run {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	run := func(src string, verdicts bool) *results.Run {
+	// Both runs stream into one file, the timing sweep first: the matrix's
+	// manifest and verdicts line come last, and the last one counts.
+	var buf bytes.Buffer
+	w := results.NewWriter(&buf)
+	run := func(src string) {
 		sc, err := scenarios.Load([]byte(src), "browser.yaml")
 		require.NoError(t, err)
-		var buf bytes.Buffer
-		w := results.NewWriter(&buf)
 		rep, err := lab.Run(ctx, sc, lab.WithResults(w), lab.WithParallel(2))
 		require.NoError(t, err)
 		require.NoError(t, rep.Err())
-		if verdicts {
-			require.NoError(t, w.Write(results.NewVerdictsLine(ScenarioVerdicts(scenarios.Evaluate(sc.Expect, rep.Summaries)))))
-		}
-		r, err := results.Read(&buf)
-		require.NoError(t, err)
-		require.Empty(t, r.Dropped)
-		return r
 	}
-	matrix := run(`name: browser-check
-timescale: 0.01
-base: {proxy_idle: 10s, trials: 3}
-matrix: {margin: [-9s, 2s], retry: ["off", idempotent]}
-expect:
-  - {name: the race reproduces, where: {margin: "<0", retry: "off"}, failure_rate: ">0", attributed: "==1"}
-  - {name: the fix removes it, where: {margin: ">=2s"}, failure_rate: "0"}
-`, true)
-	timing := run(`name: browser-window
+	run(`name: browser-window
 base:
   mode: timing
   proxy_idle: 200ms
   backend_keepalive: 50ms
   sweep: {from: -500us, to: 3ms, step: 250us}
   trials: 30
-`, false)
-	matrix.Cells = append(matrix.Cells, timing.Cells...)
-	matrix.Records = append(matrix.Records, timing.Records...)
-	return matrix
+`)
+	run(`name: browser-check
+timescale: 0.01
+base: {proxy_idle: 10s, trials: 3}
+matrix: {margin: [-9s, 2s], retry: ["off", idempotent]}
+expect:
+  - {name: the race reproduces, where: {margin: "<0", retry: "off"}, failure_rate: ">0", attributed: "==1"}
+  - {name: the fix removes it, where: {margin: ">=2s"}, failure_rate: "0"}
+`)
+	r, err := results.Read(&buf)
+	require.NoError(t, err)
+	require.Empty(t, r.Dropped)
+	return r
 }
 
 func TestBrowserRendersReport(t *testing.T) {

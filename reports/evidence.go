@@ -118,7 +118,7 @@ func DescribeSummary(s results.Summary) string {
 	return b.String()
 }
 
-// Percent formats a rate like results.Table does: "0%", "9.5%", "72%".
+// Percent formats a rate like the cell table does: "0%", "9.5%", "72%".
 func Percent(f float64) string { return results.Percent(f) }
 
 // SampleFailure picks the record that best shows a failure among recs:

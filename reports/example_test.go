@@ -78,8 +78,8 @@ func ExampleReport_CSV() {
 		fmt.Println(err)
 	}
 	// Output:
-	// cell,margin,retry,method,proxy_kind,proxy_version,proxy_runtime,trials,ok,ok_after_hidden_retry,proxy_502,proxy_503,proxy_504,client_eof,client_reset,client_timeout,backend_5xx,other,failures,failure_rate,ci_low,ci_high,attributed,unattributed,hidden_retries,duplicates,duplicates_unsafe,error,note
-	// -9s.off.GET,-9s,off,GET,,,,4,0,0,4,0,0,0,0,0,0,0,4,1.0000,0.5101,1.0000,4,0,0,0,0,,
+	// cell,margin,retry,method,proxy_kind,proxy_version,proxy_runtime,trials,ok,ok_after_hidden_retry,not_reused,proxy_502,proxy_503,proxy_504,client_eof,client_reset,client_timeout,backend_5xx,other,failures,failure_rate,ci_low,ci_high,attributed,unattributed,hidden_retries,duplicates,duplicates_unsafe,error,note
+	// -9s.off.GET,-9s,off,GET,,,,4,0,0,0,4,0,0,0,0,0,0,0,4,1.0000,0.5101,1.0000,4,0,0,0,0,,
 }
 
 func ExampleParseFormat() {

@@ -205,11 +205,10 @@ func (r *Report) Evidence(s results.Summary) string {
 // cellTime is the time a cell's trials took on the wire: the sum of each
 // trial's idle gap and latency.
 func (r *Report) cellTime(id string) time.Duration {
-	var ns int64
-	for _, rec := range r.byCell[id] {
-		ns += rec.GapActualNS + rec.LatencyNS
+	if c := r.Run.Cell(id); c != nil {
+		return c.WireTime()
 	}
-	return time.Duration(ns)
+	return 0
 }
 
 func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) }

@@ -66,7 +66,6 @@ type Report struct {
 	Dropped []string
 
 	binNS    int64
-	byCell   map[string][]results.Record
 	verdict  *[]results.Verdict
 	exps     []scenarios.Expectation
 	evaluate bool
@@ -107,23 +106,17 @@ func WithBinWidth(d time.Duration) Option { return func(r *Report) { r.binNS = i
 // New builds a report of run.
 func New(run *results.Run, opts ...Option) *Report {
 	if run == nil {
-		run = &results.Run{}
+		run = results.NewRun()
 	}
 	r := &Report{Run: run, binNS: results.DefaultWindowBinNS}
 	for _, o := range opts {
 		o(r)
 	}
-	r.Summaries = results.Summarize(run)
-	r.byCell = map[string][]results.Record{}
-	for _, rec := range run.Records {
-		r.byCell[rec.Cell] = append(r.byCell[rec.Cell], rec)
-	}
+	r.Summaries = run.Summaries()
 	r.Dropped = run.Dropped
 	switch {
 	case r.evaluate:
-		for _, v := range scenarios.Evaluate(r.exps, r.Summaries) {
-			r.Verdicts = append(r.Verdicts, results.Verdict(v))
-		}
+		r.Verdicts = scenarios.Evaluate(r.exps, r.Summaries)
 		r.HasVerdicts = len(r.exps) > 0
 	case r.verdict != nil:
 		r.Verdicts = *r.verdict
@@ -132,17 +125,8 @@ func New(run *results.Run, opts ...Option) *Report {
 		r.Verdicts = run.Verdicts
 		r.HasVerdicts = len(run.Verdicts) > 0
 	}
-	r.Windows = windows(run, r.Summaries, r.binNS)
+	r.Windows = windows(run, r.binNS)
 	return r
-}
-
-// ScenarioVerdicts converts verdicts from scenarios.Evaluate.
-func ScenarioVerdicts(vs []scenarios.Verdict) []results.Verdict {
-	out := make([]results.Verdict, len(vs))
-	for i, v := range vs {
-		out[i] = results.Verdict(v)
-	}
-	return out
 }
 
 // Write renders the report in format f.
@@ -196,9 +180,13 @@ func (r *Report) Scenario() string {
 	return r.Run.Manifest.Scenario
 }
 
-// Records returns the records of cell id, in file order.
+// Records returns the records the run kept of cell id (a bounded sample:
+// see results.CellRun), in trial order.
 func (r *Report) Records(id string) []results.Record {
-	return r.byCell[id]
+	if c := r.Run.Cell(id); c != nil {
+		return c.Records()
+	}
+	return nil
 }
 
 // Summary returns the summary of cell id.
@@ -261,29 +249,15 @@ func ProxyFacts(p map[string]string) string {
 	return head + " (" + strings.Join(rest, ", ") + ")"
 }
 
-func windows(run *results.Run, sums []results.Summary, binNS int64) []CellWindow {
-	byCell := map[string][]results.Record{}
-	for _, rec := range run.Records {
-		if rec.OffsetNS != nil {
-			byCell[rec.Cell] = append(byCell[rec.Cell], rec)
-		}
-	}
+func windows(run *results.Run, binNS int64) []CellWindow {
 	var out []CellWindow
-	for _, s := range sums {
-		recs := byCell[s.Cell]
-		if len(recs) == 0 {
+	for _, c := range run.Cells {
+		if !c.Timing() {
 			continue
 		}
-		cw := CellWindow{Cell: s.Cell, Params: s.Params, Window: results.RaceWindow(recs, binNS)}
-		for _, rec := range recs {
-			if o := rec.ScheduledOffsetNS; o != nil {
-				if cw.SweepFromNS == nil || *o < *cw.SweepFromNS {
-					cw.SweepFromNS = o
-				}
-				if cw.SweepToNS == nil || *o > *cw.SweepToNS {
-					cw.SweepToNS = o
-				}
-			}
+		cw := CellWindow{Cell: c.ID, Params: c.Params, Window: c.Window(binNS)}
+		if from, to, ok := c.Sweep(); ok {
+			cw.SweepFromNS, cw.SweepToNS = &from, &to
 		}
 		out = append(out, cw)
 	}

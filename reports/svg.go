@@ -37,10 +37,6 @@ func esc(s string) string { return html.EscapeString(s) }
 
 func (s *svgBuilder) printf(format string, args ...any) { fmt.Fprintf(&s.b, format, args...) }
 
-func (s *svgBuilder) text(x, y float64, anchor, class, t string) {
-	s.printf(`<text x="%.1f" y="%.1f" text-anchor="%s" class="%s">%s</text>`+"\n", x, y, anchor, class, esc(t))
-}
-
 func (s *svgBuilder) line(x1, y1, x2, y2 float64, stroke string, width float64, dash string) {
 	d := ""
 	if dash != "" {

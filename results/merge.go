@@ -2,6 +2,7 @@ package results
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -16,7 +17,7 @@ func Merge(names []string, runs []*Run) (*Run, error) {
 	if len(runs) == 1 {
 		return runs[0], nil
 	}
-	out := &Run{}
+	out := NewRun()
 	from := map[string]string{}
 	var ids []string
 	for i, r := range runs {
@@ -36,14 +37,15 @@ func Merge(names []string, runs []*Run) (*Run, error) {
 			}
 			from[c.ID] = name
 			out.Cells = append(out.Cells, c)
+			out.byID[c.ID] = c
 		}
-		out.Records = append(out.Records, r.Records...)
 		out.Verdicts = append(out.Verdicts, r.Verdicts...)
 		out.HasVerdicts = out.HasVerdicts || r.HasVerdicts
 		for _, d := range r.Dropped {
 			out.Dropped = append(out.Dropped, name+": "+d)
 		}
 	}
+	sort.SliceStable(out.Cells, func(i, j int) bool { return out.Cells[i].Index < out.Cells[j].Index })
 	if out.Manifest != nil {
 		out.Manifest.RunID = strings.Join(ids, "+")
 	}

@@ -14,25 +14,31 @@ type Outcome string
 const (
 	OK                 Outcome = "ok"
 	OKAfterHiddenRetry Outcome = "ok_after_hidden_retry"
-	Proxy502           Outcome = "proxy_502"
-	Proxy503           Outcome = "proxy_503"
-	Proxy504           Outcome = "proxy_504"
-	ClientEOF          Outcome = "client_eof"
-	ClientReset        Outcome = "client_reset"
-	ClientTimeout      Outcome = "client_timeout"
-	Backend5xx         Outcome = "backend_5xx"
-	Other              Outcome = "other"
+	// NotReused: the victim was answered, but it did not go out on the
+	// pooled connection: the proxy kept that one open and opened another
+	// (HAProxy http-reuse safe for a new client), or closed it right after
+	// its response (no pooling: nginx before 1.29.7 without keepalive).
+	// The race cannot happen there; it is not a fix.
+	NotReused     Outcome = "not_reused"
+	Proxy502      Outcome = "proxy_502"
+	Proxy503      Outcome = "proxy_503"
+	Proxy504      Outcome = "proxy_504"
+	ClientEOF     Outcome = "client_eof"
+	ClientReset   Outcome = "client_reset"
+	ClientTimeout Outcome = "client_timeout"
+	Backend5xx    Outcome = "backend_5xx"
+	Other         Outcome = "other"
 )
 
 // Outcomes lists every class in report order.
-var Outcomes = []Outcome{OK, OKAfterHiddenRetry, Proxy502, Proxy503, Proxy504, ClientEOF, ClientReset, ClientTimeout, Backend5xx, Other}
+var Outcomes = []Outcome{OK, OKAfterHiddenRetry, NotReused, Proxy502, Proxy503, Proxy504, ClientEOF, ClientReset, ClientTimeout, Backend5xx, Other}
 
 // Failed reports whether the client saw a failure the proxy caused: every
-// class but ok, ok_after_hidden_retry and backend_5xx (the backend's own
-// answer, the negative control).
+// class but ok, ok_after_hidden_retry, not_reused and backend_5xx (the
+// backend's own answer, the negative control).
 func (o Outcome) Failed() bool {
 	switch o {
-	case OK, OKAfterHiddenRetry, Backend5xx:
+	case OK, OKAfterHiddenRetry, NotReused, Backend5xx:
 		return false
 	}
 	return true
@@ -65,6 +71,9 @@ type Manifest struct {
 type Cell struct {
 	Type string `json:"type"`
 	ID   string `json:"cell"`
+	// Index is the cell's place in its scenario's matrix: a run lists its
+	// cells in this order whatever order they started in.
+	Index int `json:"index"`
 	// Params are the cell's axis values as strings, for tables and selectors.
 	Params map[string]string `json:"params"`
 	// Proxy facts once the proxy started: kind, version, runtime, image id.

@@ -9,16 +9,24 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 )
 
 // Writer streams results as JSON lines. Every Write is one line, written
-// through to the underlying writer at once (and synced when it is a file),
-// so an interrupted run leaves a valid file. Safe for concurrent use.
+// through to the underlying writer at once (no buffering in the process),
+// so an interrupted or killed run leaves a valid file. A file is also
+// synced to disk at most every SyncEvery, so a machine crash loses at most
+// that much. Safe for concurrent use.
 type Writer struct {
-	mu  sync.Mutex
-	w   io.Writer
-	err error
+	mu       sync.Mutex
+	w        io.Writer
+	err      error
+	lastSync time.Time
 }
+
+// SyncEvery bounds how often a results file is synced to disk: a sync per
+// line would cost more than a trial.
+const SyncEvery = time.Second
 
 // NewWriter returns a Writer on w.
 func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
@@ -40,48 +48,27 @@ func (w *Writer) Write(v any) error {
 		return w.err
 	}
 	if f, ok := w.w.(*os.File); ok {
-		// A crash after this line keeps it; cheap next to a trial.
-		_ = f.Sync()
-	}
-	return nil
-}
-
-// Run is a results file read back.
-type Run struct {
-	Manifest *Manifest
-	Cells    []*Cell // in start order; cell_end lines update them
-	Records  []Record
-	// Verdicts are the expectation verdicts the run recorded (a verdicts
-	// line; when a file has several, the last one counts); HasVerdicts
-	// tells a run without expectations (a line with none) from a file
-	// that has no verdicts line at all.
-	Verdicts    []Verdict
-	HasVerdicts bool
-	// Dropped describes lines that could not be read (a line cut off by an
-	// interrupted run, or garbage), by 1-based line number.
-	Dropped []string
-}
-
-// CellByID returns the cell with id, or nil.
-func (r *Run) CellByID(id string) *Cell {
-	for _, c := range r.Cells {
-		if c.ID == id {
-			return c
+		if now := time.Now(); now.Sub(w.lastSync) >= SyncEvery {
+			w.lastSync = now
+			_ = f.Sync()
 		}
 	}
 	return nil
 }
 
-// Read reads a results file. Lines that do not parse are skipped and
-// described in Run.Dropped; only a read error fails.
+// Read reads a results file line by line into a Run: memory stays flat
+// in the number of records (see Run). Lines that do not parse are skipped
+// and described in Run.Dropped; only a read error fails.
 func Read(rd io.Reader) (*Run, error) {
-	run := &Run{}
+	run := NewRun()
 	br := bufio.NewReaderSize(rd, 64<<10)
 	for n := 1; ; n++ {
-		line, err := br.ReadBytes('\n')
-		if len(bytes.TrimSpace(line)) > 0 {
-			complete := len(line) > 0 && line[len(line)-1] == '\n'
-			if perr := run.add(bytes.TrimSpace(line)); perr != nil {
+		line, long, err := readLine(br)
+		if long {
+			run.Dropped = append(run.Dropped, fmt.Sprintf("line %d: longer than %d bytes", n, MaxLineBytes))
+		} else if len(bytes.TrimSpace(line)) > 0 {
+			complete := line[len(line)-1] == '\n'
+			if perr := run.addLine(bytes.TrimSpace(line)); perr != nil {
 				why := perr.Error()
 				if !complete {
 					why = "cut off (no newline): " + why
@@ -98,6 +85,28 @@ func Read(rd io.Reader) (*Run, error) {
 	}
 }
 
+// MaxLineBytes bounds one line of a results file: a longer line is
+// dropped, not held in memory.
+const MaxLineBytes = 4 << 20
+
+// readLine reads one line, newline included. A line longer than
+// MaxLineBytes is read to its end and discarded: long is true.
+func readLine(br *bufio.Reader) (line []byte, long bool, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line)+len(chunk) > MaxLineBytes {
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = br.ReadSlice('\n')
+			}
+			return nil, true, err
+		}
+		line = append(line, chunk...)
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return line, false, err
+		}
+	}
+}
+
 // ReadFile reads the results file at path.
 func ReadFile(path string) (*Run, error) {
 	f, err := os.Open(path)
@@ -108,58 +117,34 @@ func ReadFile(path string) (*Run, error) {
 	return Read(f)
 }
 
-func (r *Run) add(line []byte) error {
+func (r *Run) addLine(line []byte) error {
 	var head struct {
 		Type string `json:"type"`
 	}
 	if err := json.Unmarshal(line, &head); err != nil {
 		return fmt.Errorf("not JSON: %v", err)
 	}
+	var v any
 	switch head.Type {
 	case TypeManifest:
-		var m Manifest
-		if err := json.Unmarshal(line, &m); err != nil {
-			return err
-		}
-		r.Manifest = &m
-	case TypeCell:
-		var c Cell
-		if err := json.Unmarshal(line, &c); err != nil {
-			return err
-		}
-		r.Cells = append(r.Cells, &c)
-	case TypeCellEnd:
-		var c Cell
-		if err := json.Unmarshal(line, &c); err != nil {
-			return err
-		}
-		if prev := r.CellByID(c.ID); prev != nil {
-			prev.Error = c.Error
-			if c.Note != "" {
-				prev.Note = c.Note
-			}
-			for k, v := range c.Proxy {
-				if prev.Proxy == nil {
-					prev.Proxy = map[string]string{}
-				}
-				prev.Proxy[k] = v
-			}
-		}
+		v = &Manifest{}
+	case TypeCell, TypeCellEnd:
+		v = &Cell{}
 	case TypeTrial:
-		var rec Record
-		if err := json.Unmarshal(line, &rec); err != nil {
-			return err
-		}
-		r.Records = append(r.Records, rec)
+		v = &Record{}
 	case TypeVerdicts:
-		var v VerdictsLine
-		if err := json.Unmarshal(line, &v); err != nil {
-			return err
-		}
-		r.Verdicts = v.Verdicts
-		r.HasVerdicts = true
+		v = &VerdictsLine{}
 	default:
 		return fmt.Errorf("unknown line type %q", head.Type)
 	}
-	return nil
+	if err := json.Unmarshal(line, v); err != nil {
+		return err
+	}
+	if rec, ok := v.(*Record); ok && rec.Cell == "" {
+		return fmt.Errorf("trial line without a cell")
+	}
+	if c, ok := v.(*Cell); ok && c.ID == "" {
+		return fmt.Errorf("%s line without a cell id", c.Type)
+	}
+	return r.Add(v)
 }

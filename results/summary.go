@@ -1,9 +1,6 @@
 package results
 
-import (
-	"math"
-	"sort"
-)
+import "math"
 
 // Summary aggregates one cell's trials.
 type Summary struct {
@@ -54,41 +51,10 @@ func Idempotent(method string) bool {
 	return false
 }
 
-// Summarize aggregates records per cell, in the order cells appear in
-// run (cells without a cell line follow, sorted by id).
-func Summarize(run *Run) []Summary {
-	byCell := map[string]*Summary{}
-	var order []string
-	get := func(id string) *Summary {
-		if s, ok := byCell[id]; ok {
-			return s
-		}
-		s := &Summary{Cell: id, Counts: map[Outcome]int{}}
-		byCell[id] = s
-		order = append(order, id)
-		return s
-	}
-	for _, c := range run.Cells {
-		s := get(c.ID)
-		s.Params, s.Proxy, s.Error, s.Note = c.Params, c.Proxy, c.Error, c.Note
-	}
-	known := len(order)
-	for _, r := range run.Records {
-		s := get(r.Cell)
-		s.add(r)
-	}
-	extra := order[known:]
-	sort.Strings(extra)
-	out := make([]Summary, 0, len(order))
-	for _, id := range order {
-		s := byCell[id]
-		s.finish()
-		out = append(out, *s)
-	}
-	return out
-}
-
 func (s *Summary) add(r Record) {
+	if s.Counts == nil {
+		s.Counts = map[Outcome]int{}
+	}
 	s.Trials++
 	s.Counts[r.Outcome]++
 	if r.Outcome.Failed() {

@@ -5,15 +5,14 @@ package results
 // scenario.
 const TypeVerdicts = "verdicts"
 
-// Verdict is one expectation checked against one cell. It mirrors
-// scenarios.Verdict field for field (scenarios imports this package, not
-// the other way round), so a scenarios.Verdict converts with
-// results.Verdict(v).
+// Verdict is one expectation checked against one cell (see
+// scenarios.Evaluate).
 type Verdict struct {
 	Expectation string `json:"expectation"`
 	// Cell is empty when the expectation matched no cell.
-	Cell    string `json:"cell"`
-	Pass    bool   `json:"pass"`
+	Cell string `json:"cell"`
+	Pass bool   `json:"pass"`
+	// Message names the cell, what was expected and what was measured.
 	Message string `json:"message"`
 }
 

@@ -48,47 +48,108 @@ const OffScheduleNS = 1_000_000
 // DefaultWindowBinNS is the default bin width: 250µs.
 const DefaultWindowBinNS = 250_000
 
+// WindowResolutionNS is the finest bin a race window keeps while records
+// stream in: 10µs. A window is rendered in bins that are multiples of it.
+const WindowResolutionNS = 10_000
+
 // RaceWindow bins the timing-mode records (those with a measured offset)
 // into bins of binNS nanoseconds aligned on zero (the deadline), by their
 // measured offset; trials that went out far off schedule are counted, not
 // binned.
 func RaceWindow(recs []Record, binNS int64) Window {
+	var acc windowAcc
+	for _, r := range recs {
+		acc.add(r)
+	}
+	return acc.window(binNS)
+}
+
+// windowAcc accumulates a race window from records as they stream, in
+// bins of WindowResolutionNS: its size is bounded by the swept range, not
+// by the number of trials.
+type windowAcc struct {
+	bins        map[int64]*[2]int // fine bin -> trials, failures
+	offsets     int               // records with a measured offset
+	trials      int
+	failures    int
+	lead, tail  int64
+	offSchedule int
+	swept       bool
+	sweepFrom   int64
+	sweepTo     int64
+}
+
+func (a *windowAcc) add(r Record) {
+	if r.OffsetNS == nil {
+		return
+	}
+	a.offsets++
+	if o := r.ScheduledOffsetNS; o != nil {
+		if !a.swept || *o < a.sweepFrom {
+			a.sweepFrom = *o
+		}
+		if !a.swept || *o > a.sweepTo {
+			a.sweepTo = *o
+		}
+		a.swept = true
+	}
+	if r.Outcome == Backend5xx {
+		return
+	}
+	off := *r.OffsetNS
+	if r.ScheduledOffsetNS != nil {
+		if d := off - *r.ScheduledOffsetNS; d > OffScheduleNS || d < -OffScheduleNS {
+			a.offSchedule++
+			return
+		}
+	}
+	if a.bins == nil {
+		a.bins = map[int64]*[2]int{}
+	}
+	k := floorDiv(off, WindowResolutionNS)
+	b := a.bins[k]
+	if b == nil {
+		b = new([2]int)
+		a.bins[k] = b
+	}
+	b[0]++
+	a.trials++
+	if r.Outcome.Failed() {
+		b[1]++
+		if a.failures == 0 || off < a.lead {
+			a.lead = off
+		}
+		if a.failures == 0 || off > a.tail {
+			a.tail = off
+		}
+		a.failures++
+	}
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+func (a *windowAcc) window(binNS int64) Window {
 	if binNS <= 0 {
 		binNS = DefaultWindowBinNS
 	}
-	var w Window
+	binNS = max(WindowResolutionNS, binNS/WindowResolutionNS*WindowResolutionNS)
+	w := Window{Trials: a.trials, Failures: a.failures, OffSchedule: a.offSchedule}
 	bins := map[int64]*WindowBin{}
-	first := true
-	for _, r := range recs {
-		if r.OffsetNS == nil || r.Outcome == Backend5xx {
-			continue
-		}
-		off := *r.OffsetNS
-		if r.ScheduledOffsetNS != nil {
-			if d := off - *r.ScheduledOffsetNS; d > OffScheduleNS || d < -OffScheduleNS {
-				w.OffSchedule++
-				continue
-			}
-		}
-		k := int64(math.Floor(float64(off) / float64(binNS)))
-		b := bins[k]
+	for k, fine := range a.bins {
+		j := floorDiv(k*WindowResolutionNS, binNS)
+		b := bins[j]
 		if b == nil {
-			b = &WindowBin{FromNS: k * binNS, ToNS: (k + 1) * binNS}
-			bins[k] = b
+			b = &WindowBin{FromNS: j * binNS, ToNS: (j + 1) * binNS}
+			bins[j] = b
 		}
-		b.Trials++
-		w.Trials++
-		if r.Outcome.Failed() {
-			b.Failures++
-			w.Failures++
-			if first || off < w.LeadNS {
-				w.LeadNS = off
-			}
-			if first || off > w.TailNS {
-				w.TailNS = off
-			}
-			first = false
-		}
+		b.Trials += fine[0]
+		b.Failures += fine[1]
 	}
 	keys := make([]int64, 0, len(bins))
 	for k := range bins {
@@ -103,6 +164,7 @@ func RaceWindow(recs []Record, binNS int64) Window {
 		w.PeakRate = math.Max(w.PeakRate, b.Rate)
 	}
 	if w.Failures > 0 {
+		w.LeadNS, w.TailNS = a.lead, a.tail
 		w.WidthNS = w.TailNS - w.LeadNS
 		set := false
 		for _, b := range w.Bins {

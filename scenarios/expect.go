@@ -10,15 +10,6 @@ import (
 	"github.com/racelab/racelab/results"
 )
 
-// Verdict is one expectation checked against one cell.
-type Verdict struct {
-	Expectation string `json:"expectation"`
-	Cell        string `json:"cell"`
-	Pass        bool   `json:"pass"`
-	// Message names the cell, what was expected and what was measured.
-	Message string `json:"message"`
-}
-
 // Name labels expectation i.
 func (e Expectation) label(i int) string {
 	if e.Name != "" {
@@ -43,15 +34,15 @@ func (e Expectation) label(i int) string {
 // Evaluate checks every expectation against every matching summary. An
 // expectation that matches no cell fails: a gate that checks nothing is
 // a defect. A cell that errored fails every expectation that selects it.
-func Evaluate(exps []Expectation, sums []results.Summary) []Verdict {
-	var out []Verdict
+func Evaluate(exps []Expectation, sums []results.Summary) []results.Verdict {
+	var out []results.Verdict
 	for i, e := range exps {
 		name := e.label(i)
 		matched := 0
 		for _, s := range sums {
 			ok, err := e.Matches(s.Params)
 			if err != nil {
-				out = append(out, Verdict{Expectation: name, Cell: s.Cell, Message: err.Error()})
+				out = append(out, results.Verdict{Expectation: name, Cell: s.Cell, Message: err.Error()})
 				continue
 			}
 			if !ok {
@@ -61,14 +52,14 @@ func Evaluate(exps []Expectation, sums []results.Summary) []Verdict {
 			out = append(out, check(name, e, s))
 		}
 		if matched == 0 && !e.Optional {
-			out = append(out, Verdict{Expectation: name, Message: name + ": no cell matches its selector"})
+			out = append(out, results.Verdict{Expectation: name, Message: name + ": no cell matches its selector"})
 		}
 	}
 	return out
 }
 
-func check(name string, e Expectation, s results.Summary) Verdict {
-	v := Verdict{Expectation: name, Cell: s.Cell, Pass: true}
+func check(name string, e Expectation, s results.Summary) results.Verdict {
+	v := results.Verdict{Expectation: name, Cell: s.Cell, Pass: true}
 	var fails, oks []string
 	if s.Error != "" {
 		v.Pass = false
