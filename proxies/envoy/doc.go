@@ -22,6 +22,40 @@
 // --disable-hot-restart and --file-flush-interval-msec 50, so access-log
 // lines reach stdout within about 50 ms instead of Envoy's 10 s.
 //
+// # A team's own bootstrap
+//
+// With Spec.Config set, Render runs the user's bootstrap (YAML or JSON)
+// through RenderUserConfig instead of rendering one. It changes only what
+// must change, and lists every change with the field path, the line in the
+// user's file, the old and new value and why:
+//
+//   - every endpoint of the cluster under test points at racelab's backend,
+//     every other endpoint at a closed loopback port; STRICT_DNS and
+//     LOGICAL_DNS clusters become STATIC and lose their DNS resolvers, and
+//     endpoint hostnames go, so no name from the file is ever resolved;
+//   - TLS to upstreams and on downstream filter chains is removed; the
+//     listener that routes to the cluster keeps only that filter chain,
+//     without its match (SNI or port criteria would not match racelab's
+//     plain loopback connections);
+//   - listeners bind the loopback addresses given (the routed one
+//     Spec.Listen, others 127.0.0.1:0), admin binds Spec.AdminListen, and
+//     file access logs move under the bundle directory; racelab's own
+//     stdout access log is added to every HTTP connection manager beside
+//     the user's;
+//   - Envoy runs with --concurrency 1 (listed as altering pooling: Envoy
+//     keeps a pool per worker);
+//   - a timescale scales the idle timeout of the cluster under test, and
+//     nothing else;
+//   - any other socket address left in the file (a bind config, a sink)
+//     becomes 127.0.0.1:0.
+//
+// Retry policies, circuit breakers, protocol options, health checks and
+// timeouts stay the file's own; the bundle's Effective settings report them
+// for the cluster under test, and its Route is a Host header and path prefix
+// that the route configuration sends to that cluster. A bootstrap with
+// dynamic_resources, RDS or an EDS cluster under test is refused: racelab
+// could not rewrite what a management server would send.
+//
 // # What is checked offline
 //
 // ValidateBootstrap needs no Envoy. It checks a bootstrap, rendered here or

@@ -331,7 +331,7 @@ func (u *userRewrite) effective() map[string]proxies.Setting {
 		n += len(le.GetLbEndpoints())
 	}
 	eff["servers"] = proxies.Setting{Value: strconv.Itoa(n), Source: u.pos(ckey + ".load_assignment"),
-		Note: "endpoints of cluster " + u.cluster + ", all pointed at racelab's backend"}
+		Note: "endpoints of cluster " + u.cluster + ", all pointed at racelab's backend; Envoy keeps a pool per endpoint, so with several a request reuses a connection only on a host that has an idle one"}
 
 	idle, ikey, field := clusterIdle(c)
 	is := proxies.Setting{Value: formatDuration(idle), Note: field}
