@@ -160,3 +160,49 @@ func TestReportUsage(t *testing.T) {
 	assert.Equal(t, ExitFail, r.code)
 	assert.Contains(t, r.stderr, "holds no racelab results")
 }
+
+// racelab run ends with exactly the text racelab report FILE --format
+// table prints for its results file: one run model, one renderer. The
+// matrix runs its cells in parallel (start order differs from matrix
+// order) and the timing sweep has a race window.
+func TestRunTextEqualsReportTable(t *testing.T) {
+	for name, src := range map[string]string{
+		"matrix": `name: same-matrix
+timescale: 0.01
+base: {proxy_idle: 10s, trials: 3}
+matrix:
+  margin: [-9s, 2s]
+  retry: ["off", idempotent]
+  method: [GET, POST]
+expect:
+  - {name: the race reproduces, where: {margin: "<0", retry: "off"}, failure_rate: ">0"}
+  - {name: the fix removes it, where: {margin: ">0"}, failure_rate: "0"}
+`,
+		"timing": `name: same-timing
+base:
+  mode: timing
+  proxy_idle: 200ms
+  backend_keepalive: 50ms
+  sweep: {from: -500us, to: 2ms, step: 500us}
+  trials: 12
+`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			scenario, file := filepath.Join(dir, name+".yaml"), filepath.Join(dir, name+".jsonl")
+			require.NoError(t, os.WriteFile(scenario, []byte(src), 0o644))
+			run := reportCLI(t, progEnv(), "run", scenario, "-o", file, "--quiet", "--parallel", "2")
+			require.Equal(t, ExitOK, run.code, "racelab run: %s%s", run.stderr, run.stdout)
+			report := reportCLI(t, progEnv(), "report", file, "--format", "table")
+			require.Equal(t, ExitOK, report.code, report.stderr)
+			got := strings.TrimSuffix(run.stdout, "results: "+file+"\n")
+			require.NotEqual(t, got, run.stdout, "run ends with the results path")
+			assert.Equal(t, report.stdout, got)
+			if name == "timing" {
+				assert.Contains(t, got, "Race window of")
+			} else {
+				assert.Contains(t, got, "Expectations:")
+			}
+		})
+	}
+}

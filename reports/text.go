@@ -28,6 +28,7 @@ func (r *Report) Table(w io.Writer) error {
 	for _, cw := range r.Windows {
 		WindowText(bw, cw)
 	}
+	configText(bw, ConfigSections(r.Run))
 	if tables := ChangeTables(r.Summaries); len(tables) > 0 {
 		changes := false
 		for _, t := range tables {
@@ -44,19 +45,7 @@ func (r *Report) Table(w io.Writer) error {
 		}
 	}
 	if r.HasVerdicts {
-		fmt.Fprintln(bw, "\nExpectations:")
-		for _, g := range r.Groups() {
-			mark := "PASS"
-			if !g.Pass() {
-				mark = "FAIL"
-			}
-			fmt.Fprintf(bw, "  %s  %s: %s\n", mark, g.Expectation, g.cellsText())
-			if len(g.Verdicts) > 1 {
-				for _, v := range g.Failing() {
-					fmt.Fprintf(bw, "        %s\n", v.Message)
-				}
-			}
-		}
+		VerdictsText(bw, r.Verdicts)
 	}
 	if len(r.Dropped) > 0 {
 		fmt.Fprintf(bw, "\nincomplete results file: %d line(s) dropped:\n", len(r.Dropped))
@@ -145,4 +134,23 @@ func VaryingParams(sums []results.Summary) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// VerdictsText writes the "Expectations:" section: one line per
+// expectation, PASS or FAIL with how its cells fared, and the message of
+// every failing cell.
+func VerdictsText(w io.Writer, vs []results.Verdict) {
+	fmt.Fprintln(w, "\nExpectations:")
+	for _, g := range GroupVerdicts(vs) {
+		mark := "PASS"
+		if !g.Pass() {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(w, "  %s  %s: %s\n", mark, g.Expectation, g.cellsText())
+		if len(g.Verdicts) > 1 {
+			for _, v := range g.Failing() {
+				fmt.Fprintf(w, "        %s\n", v.Message)
+			}
+		}
+	}
 }
