@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -225,40 +224,3 @@ func pickUpstream(names []string, want, what string) (string, error) {
 
 // msText renders d in milliseconds, which nginx and HAProxy both read.
 func msText(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) + "ms" }
-
-var nginxTimeRE = regexp.MustCompile(`^(?:(\d+)(ms|s|m|h|d|w|M|y)?)+$`)
-var nginxTimePart = regexp.MustCompile(`(\d+)(ms|s|m|h|d|w|M|y)?`)
-
-// parseNginxTime reads nginx's time syntax ("60s", "1m30s", "500ms"; a
-// bare number is seconds).
-func parseNginxTime(s string) (time.Duration, error) {
-	if !nginxTimeRE.MatchString(s) || len(s) > 32 {
-		return 0, fmt.Errorf("time %q: want nginx time syntax such as 60s or 500ms", s)
-	}
-	units := map[string]time.Duration{"": time.Second, "ms": time.Millisecond, "s": time.Second, "m": time.Minute,
-		"h": time.Hour, "d": 24 * time.Hour, "w": 7 * 24 * time.Hour, "M": 30 * 24 * time.Hour, "y": 365 * 24 * time.Hour}
-	var total time.Duration
-	for _, m := range nginxTimePart.FindAllStringSubmatch(s, -1) {
-		n, err := strconv.ParseInt(m[1], 10, 32)
-		if err != nil {
-			return 0, fmt.Errorf("time %q: too large", s)
-		}
-		total += time.Duration(n) * units[m[2]]
-	}
-	return total, nil
-}
-
-var haTimeRE = regexp.MustCompile(`^(\d{1,9})(us|ms|s|m|h|d)?$`)
-
-// parseHAProxyTime reads HAProxy's time syntax (a bare number is
-// milliseconds).
-func parseHAProxyTime(s string) (time.Duration, error) {
-	m := haTimeRE.FindStringSubmatch(s)
-	if m == nil {
-		return 0, fmt.Errorf("time %q: want HAProxy time syntax such as 5s or 500ms", s)
-	}
-	n, _ := strconv.ParseInt(m[1], 10, 64)
-	unit := map[string]time.Duration{"": time.Millisecond, "us": time.Microsecond, "ms": time.Millisecond,
-		"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour}[m[2]]
-	return time.Duration(n) * unit, nil
-}

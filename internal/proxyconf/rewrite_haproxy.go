@@ -436,7 +436,7 @@ func (r *haRewriter) server(l Line, under, dsPurge string) ([]string, bool, stri
 		}
 		d := haproxyPurgeDefault
 		if v != "" {
-			if t, err := parseHAProxyTime(v); err == nil {
+			if t, err := ParseHAProxyTime(v); err == nil {
 				d = t
 			}
 		} else {

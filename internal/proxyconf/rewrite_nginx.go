@@ -363,7 +363,7 @@ func (r *ngxRewriter) rewriteUpstream(u *Directive) []*Directive {
 		case d.Name == "resolver" || d.Name == "resolver_timeout":
 			r.record(d, nil, "no name from the user's configuration is resolved", false)
 		case (d.Name == "keepalive_timeout" || d.Name == "keepalive_time") && name == r.under && r.in.scaled():
-			t, err := parseNginxTime(d.Arg(0))
+			t, err := ParseNginxTime(d.Arg(0), true)
 			if err != nil {
 				out = append(out, d)
 				continue
