@@ -22,6 +22,13 @@ type cellRun struct {
 	proxy    proxies.Instance
 	client   *client
 	sink     func(results.Record) error
+	// gap is the deterministic idle gap (the cell's, or placed by a user's
+	// configuration's idle timeout); config what racelab made of that file.
+	gap    time.Duration
+	config *results.ConfigFacts
+	// proxyIdle is the proxy's upstream idle timeout as run: the cell's,
+	// or a user's configuration's, scaled.
+	proxyIdle time.Duration
 	// prevFrom is where the previous trial's backend events start.
 	prevFrom int
 	// note is a measured fact about the cell for its cell_end line.
@@ -63,7 +70,7 @@ func runCell(ctx context.Context, cell *scenarios.Cell, cfg *config, out *result
 		res.Err = err
 	}
 	res.Result = out.Cell(cell.ID)
-	cr := &cellRun{cell: cell, cfg: cfg, rec: backends.NewRecorder()}
+	cr := &cellRun{cell: cell, cfg: cfg, rec: backends.NewRecorder(), gap: cell.Gap, proxyIdle: cell.ProxyIdle}
 	cr.sink = func(r results.Record) error {
 		err := out.Write(r)
 		if cfg.progress != nil {
@@ -77,7 +84,7 @@ func runCell(ctx context.Context, cell *scenarios.Cell, cfg *config, out *result
 			res.Err = errors.Join(res.Err, fmt.Errorf("panic: %v", p))
 		}
 		res.Err = errors.Join(res.Err, cr.stop())
-		end := results.Cell{Type: results.TypeCellEnd, ID: cell.ID, Proxy: proxy, Note: cr.note}
+		end := results.Cell{Type: results.TypeCellEnd, ID: cell.ID, Proxy: proxy, Note: cr.note, Config: cr.config}
 		if res.Err != nil {
 			end.Error = res.Err.Error()
 		}
@@ -142,13 +149,55 @@ func (cr *cellRun) start(ctx context.Context) error {
 		Variant:         proxies.Variant(c.Proxy.Variant),
 		Reuse:           c.Proxy.Reuse,
 	}
+	if c.Proxy.Config != "" {
+		// The user's file decides idle timeout, retries and reuse; every
+		// other upstream in it points at a port nothing listens on.
+		closed, err := FreeAddr()
+		if err != nil {
+			return err
+		}
+		spec.Config = &proxies.UserConfig{Path: c.Proxy.Config, Root: c.Proxy.Root, Upstream: c.Proxy.Upstream,
+			Timescale: c.Timescale, Closed: closed}
+		spec.IdleTimeout, spec.Retry, spec.Variant, spec.Reuse = 0, proxies.RetryOff, "", ""
+	}
 	p, err := startProxy(ctx, c, spec, &cr.cfg.env)
 	cr.proxy = p
 	if err != nil {
 		return err
 	}
 	cr.client = newClient(p.Addr(), c.Client == scenarios.ClientPersistent)
+	if spec.Config != nil {
+		if err := cr.useConfig(p); err != nil {
+			return err
+		}
+	}
 	return cr.ready(ctx)
+}
+
+// useConfig takes what a user's configuration became from the running
+// proxy's bundle: the route the client must send to, the facts for the
+// results, and — when the scenario left the gap to racelab — a gap placed
+// by the file's own idle timeout.
+func (cr *cellRun) useConfig(p proxies.Instance) error {
+	r, ok := p.(proxies.Rendered)
+	if !ok || r.Bundle() == nil {
+		return fmt.Errorf("proxy %s runs no rendered configuration", cr.cell.Proxy.Kind)
+	}
+	b := r.Bundle()
+	cr.client.route = b.Route
+	c := cr.cell
+	cr.config = &results.ConfigFacts{Path: c.Proxy.Config, Upstream: c.Proxy.Upstream, Route: b.Route,
+		Changes: b.Changes, Settings: b.Effective}
+	idle, err := ConfigIdle(proxies.Kind(c.Proxy.Kind), b.Effective)
+	if err != nil {
+		return err
+	}
+	cr.proxyIdle = time.Duration(float64(idle) * c.Timescale)
+	if c.Mode == scenarios.ModeDeterministic && c.GapAuto {
+		cr.gap = scenarios.AutoGap(c.BackendKeepAlive, cr.proxyIdle)
+		cr.config.GapNS = int64(cr.gap)
+	}
+	return nil
 }
 
 // ready sends requests through the proxy until one comes back from the
@@ -160,7 +209,7 @@ func (cr *cellRun) ready(ctx context.Context) error {
 	deadline := time.Now().Add(cr.cfg.readyTimeout)
 	var last string
 	for i := 0; time.Now().Before(deadline); i++ {
-		r := cr.client.do(ctx, newRequest(fmt.Sprintf("ready-%d", i), "GET", backends.FaultNone), 2*time.Second)
+		r := cr.client.do(ctx, cr.client.request(fmt.Sprintf("ready-%d", i), "GET", backends.FaultNone), 2*time.Second)
 		if r.Err == nil && len(cr.rec.ForRequest(fmt.Sprintf("ready-%d", i))) > 0 {
 			cr.client.close()
 			return nil
@@ -212,7 +261,8 @@ func (cr *cellRun) trials(ctx context.Context) error {
 	if c.MaxTrials > maxTrials {
 		maxTrials = c.MaxTrials
 	}
-	budget := time.Duration(maxTrials)*(c.TrialBudget()+cr.cfg.responseTimeout/10)*3 + 30*time.Second
+	perTrial := c.TrialBudget() + max(cr.gap-c.Gap, 0)
+	budget := time.Duration(maxTrials)*(perTrial+cr.cfg.responseTimeout/10)*3 + 30*time.Second
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	rng := c.Rand()

@@ -32,7 +32,8 @@ type observation struct {
 	// backend answered the priming request on the pooled connection.
 	armed     bool
 	primeDone time.Time
-	gap       time.Duration
+	// proxyIdle is the proxy's upstream idle timeout as run (0: unknown).
+	proxyIdle time.Duration
 	// newConnAfterClose: the backend accepted a connection between the
 	// pooled connection's close and the response. Without one, a request
 	// that reached no handler can only have gone down the closed pooled
@@ -138,9 +139,9 @@ func classify(o observation) verdict {
 
 // notReused tells an armed victim that went out on a new connection
 // because the proxy does not reuse (it kept the pooled connection open
-// and opened another, or closed the pooled one right after its response)
-// from one whose pooled connection the proxy retired by its idle timer
-// (the fix: ok).
+// and opened another, asked the backend to close after the response, or
+// closed the pooled one well before its idle timeout) from one whose
+// pooled connection the proxy retired by its idle timer (the fix: ok).
 func notReused(o observation, b *results.BackendEvidence) (string, bool) {
 	if !o.armed || o.pooled == 0 || len(b.Conns) == 0 {
 		return "", false
@@ -154,11 +155,14 @@ func notReused(o observation, b *results.BackendEvidence) (string, bool) {
 	if pc == nil {
 		return fmt.Sprintf("the proxy kept pooled conn %d open and sent the request on conn %d: it did not reuse the pooled connection", o.pooled, b.Conns[0]), true
 	}
+	if pc.Reason == backends.ReasonClientClose {
+		return fmt.Sprintf("the proxy asked the backend to close conn %d after its response (Connection: close): it does not keep idle upstream connections", o.pooled), true
+	}
 	if pc.Closer == backends.CloserBackend {
 		return "", false
 	}
-	if idle := pc.Time.Sub(o.primeDone); !o.primeDone.IsZero() && idle < o.gap/10 {
-		return fmt.Sprintf("the proxy closed conn %d %s after its response: it does not keep idle upstream connections", o.pooled, fmtDur(idle)), true
+	if idle := pc.Time.Sub(o.primeDone); !o.primeDone.IsZero() && o.proxyIdle > 0 && idle < o.proxyIdle/2 {
+		return fmt.Sprintf("the proxy closed conn %d %s after its response, well before its %s idle timeout: it does not keep idle upstream connections", o.pooled, fmtDur(idle), o.proxyIdle), true
 	}
 	return "", false
 }

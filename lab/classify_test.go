@@ -57,9 +57,10 @@ func TestClassify(t *testing.T) {
 		{"proxy closed the pooled connection itself", observation{resp: with(sent, 502, nil, ""), pooled: 1, pooledClose: peerClose, window: DefaultAttributionWindow}, results.Proxy502, false, false, 0},
 		{"natural race hidden by retry: unread bytes at close", observation{resp: with(sent, 200, nil, ""), events: []backends.Event{req(2, 1), handler, answer(2, 200)}, pooled: 1, pooledClose: idleClose(100*time.Microsecond, 87), window: DefaultAttributionWindow}, results.OKAfterHiddenRetry, false, true, 1},
 		{"proxy logged a second attempt", observation{resp: with(sent, 200, nil, ""), events: []backends.Event{req(2, 1), handler, answer(2, 200)}, pooled: 1, proxy: []proxies.Evidence{{Source: "access", Attempts: 2}}}, results.OKAfterHiddenRetry, false, true, 1},
-		{"armed victim on a new conn, pooled conn still open: not reused", observation{resp: with(sent, 200, nil, ""), events: []backends.Event{req(2, 1), handler, answer(2, 200)}, pooled: 1, armed: true, primeDone: t0.Add(-time.Second), gap: time.Second}, results.NotReused, false, false, 1},
-		{"armed victim on a new conn, proxy closed the pooled conn right after its answer: no pooling", observation{resp: with(sent, 200, nil, ""), events: []backends.Event{req(2, 1), handler, answer(2, 200)}, pooled: 1, pooledClose: &backends.Event{Kind: backends.EventClose, ConnID: 1, Closer: backends.CloserPeer, Time: t0.Add(-time.Second + time.Millisecond)}, armed: true, primeDone: t0.Add(-time.Second), gap: time.Second}, results.NotReused, false, false, 1},
-		{"armed victim on a new conn, proxy retired the pooled conn by its idle timer: the fix", observation{resp: with(sent, 200, nil, ""), events: []backends.Event{req(2, 1), handler, answer(2, 200)}, pooled: 1, pooledClose: peerClose, armed: true, primeDone: t0.Add(-time.Second), gap: time.Second}, results.OK, false, false, 1},
+		{"armed victim on a new conn, pooled conn still open: not reused", observation{resp: with(sent, 200, nil, ""), events: []backends.Event{req(2, 1), handler, answer(2, 200)}, pooled: 1, armed: true, primeDone: t0.Add(-time.Second), proxyIdle: 900 * time.Millisecond}, results.NotReused, false, false, 1},
+		{"armed victim on a new conn, proxy closed the pooled conn right after its answer: no pooling", observation{resp: with(sent, 200, nil, ""), events: []backends.Event{req(2, 1), handler, answer(2, 200)}, pooled: 1, pooledClose: &backends.Event{Kind: backends.EventClose, ConnID: 1, Closer: backends.CloserPeer, Time: t0.Add(-time.Second + time.Millisecond)}, armed: true, primeDone: t0.Add(-time.Second), proxyIdle: 900 * time.Millisecond}, results.NotReused, false, false, 1},
+		{"armed victim on a new conn, proxy retired the pooled conn by its idle timer: the fix", observation{resp: with(sent, 200, nil, ""), events: []backends.Event{req(2, 1), handler, answer(2, 200)}, pooled: 1, pooledClose: peerClose, armed: true, primeDone: t0.Add(-time.Second), proxyIdle: 900 * time.Millisecond}, results.OK, false, false, 1},
+		{"armed victim on a new conn, the proxy asked the backend to close: no pooling", observation{resp: with(sent, 200, nil, ""), events: []backends.Event{req(2, 1), handler, answer(2, 200)}, pooled: 1, pooledClose: &backends.Event{Kind: backends.EventClose, ConnID: 1, Closer: backends.CloserBackend, Reason: backends.ReasonClientClose, Time: t0.Add(-time.Second)}, armed: true, primeDone: t0.Add(-time.Second)}, results.NotReused, false, false, 1},
 		{"unarmed victim on a new conn is ok", observation{resp: with(sent, 200, nil, ""), events: []backends.Event{req(2, 1), handler, answer(2, 200)}, pooled: 1}, results.OK, false, false, 1},
 		{"reset", observation{resp: with(sent, 0, syscall.ECONNRESET, results.ClientReset), events: []backends.Event{req(1, 2), faultClose}, pooled: 1}, results.ClientReset, true, false, 0},
 		{"timeout is not the race", observation{resp: with(sent, 0, errors.New("i/o timeout"), results.ClientTimeout), window: DefaultAttributionWindow}, results.ClientTimeout, false, false, 0},
@@ -116,7 +117,7 @@ func TestClientSeesCleanCloseAsEOF(t *testing.T) {
 			_ = c.Close()
 		}()
 		cl := newClient(ln.Addr().String(), true)
-		r := cl.do(context.Background(), newRequest("x", "GET", backends.FaultNone), 5*time.Second)
+		r := cl.do(context.Background(), cl.request("x", "GET", backends.FaultNone), 5*time.Second)
 		ln.Close()
 		if r.Class != tc.want {
 			t.Errorf("reply %q: class %q (err %v), want %q", tc.reply, r.Class, r.Err, tc.want)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/results"
 )
 
@@ -24,9 +25,12 @@ import (
 type client struct {
 	addr       string
 	persistent bool
-	conn       net.Conn
-	br         *bufio.Reader
-	dialer     net.Dialer
+	// route is where a user's proxy configuration sends requests to the
+	// upstream under test (zero: racelab's own configs, any path).
+	route  proxies.Route
+	conn   net.Conn
+	br     *bufio.Reader
+	dialer net.Dialer
 	// Reconnects counts persistent connections that had to be replaced.
 	Reconnects int
 }
@@ -43,9 +47,22 @@ type request struct {
 	raw    []byte
 }
 
-func newRequest(id, method string, fault backends.FaultKind) request {
+// request prepares request id for the client's proxy: under the route of
+// a user's configuration when there is one, else at backends.PathPrefix.
+func (c *client) request(id, method string, fault backends.FaultKind) request {
+	path, host := backends.PathPrefix+id, "racelab"
+	if c.route.Path != "" {
+		path = c.route.RequestPath(id)
+	}
+	if c.route.Host != "" {
+		host = c.route.Host
+	}
+	return newRequest(id, method, fault, path, host)
+}
+
+func newRequest(id, method string, fault backends.FaultKind, path, host string) request {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s%s HTTP/1.1\r\nHost: racelab\r\n%s: %s\r\nUser-Agent: racelab\r\n", method, backends.PathPrefix, id, backends.RequestIDHeader, id)
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n%s: %s\r\nUser-Agent: racelab\r\n", method, path, host, backends.RequestIDHeader, id)
 	if fault != backends.FaultNone {
 		fmt.Fprintf(&b, "%s: %s\r\n", backends.FaultHeader, fault)
 	}

@@ -67,7 +67,7 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 		anchor = time.Now()
 	}
 
-	gap := c.Gap
+	gap := cr.gap
 	if c.Jitter > 0 {
 		gap += time.Duration(rng.Int64N(int64(c.Jitter)))
 	}
@@ -96,7 +96,7 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 		fault = c.Fault
 		rec.FaultArmed = true
 	}
-	victim := newRequest(rec.RequestID, c.Method, fault)
+	victim := cr.client.request(rec.RequestID, c.Method, fault)
 	// One wait to just before the send, a non-blocking check that the
 	// client connection survived the gap, then the last few microseconds.
 	if err := waitUntil(ctx, target.Add(-checkLead)); err != nil {
@@ -186,7 +186,7 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 	v := classify(observation{
 		resp: resp, events: cr.victimEvents(rec.RequestID), pooled: pooled,
 		pooledClose: pooledClose, proxy: proxyEv, window: cr.cfg.attributionWindow,
-		armed: rec.FaultArmed, primeDone: anchor, gap: gap,
+		armed: rec.FaultArmed, primeDone: anchor, proxyIdle: cr.proxyIdle,
 		newConnAfterClose: pooledClose != nil && cr.acceptedBetween(from, pooledClose.Time, resp.Done),
 	})
 	rec.Outcome, rec.Attributed, rec.Attribution = v.outcome, v.attributed, v.attribution
@@ -203,7 +203,7 @@ func (cr *cellRun) prime(ctx context.Context, id string) response {
 	if err := cr.client.checkAlive(ctx); err != nil {
 		return response{Err: err}
 	}
-	return cr.client.do(ctx, newRequest(id, "GET", backends.FaultNone), cr.cfg.responseTimeout+2*time.Second)
+	return cr.client.do(ctx, cr.client.request(id, "GET", backends.FaultNone), cr.cfg.responseTimeout+2*time.Second)
 }
 
 // waitEvent waits, briefly, for a backend event recorded from index from on.

@@ -101,17 +101,19 @@ const DefaultClosedAddr = "127.0.0.1:9"
 
 // Change is one change racelab made to a user's configuration.
 type Change struct {
-	Directive string
+	Directive string `json:"directive"`
 	// File and Line locate the original directive (empty and 0 for an
 	// addition).
-	File string
-	Line int
+	File string `json:"file,omitempty"`
+	Line int    `json:"line,omitempty"`
 	// Old is the directive as written ("" for an addition), New as
 	// rewritten ("" for a removal).
-	Old, New, Why string
+	Old string `json:"old,omitempty"`
+	New string `json:"new,omitempty"`
+	Why string `json:"why,omitempty"`
 	// AltersPooling marks a change that can change how connections are
 	// pooled (worker or thread count).
-	AltersPooling bool
+	AltersPooling bool `json:"alters_pooling,omitempty"`
 }
 
 // Route is the request that reaches the upstream under test in a user's
@@ -119,11 +121,12 @@ type Change struct {
 type Route struct {
 	// Path is the prefix to send requests under; Host the Host header to
 	// send ("" when any host routes there).
-	Path, Host string
+	Path string `json:"path"`
+	Host string `json:"host,omitempty"`
 	// UpstreamPath is the prefix the backend sees in place of Path.
-	UpstreamPath string
+	UpstreamPath string `json:"upstream_path,omitempty"`
 	// Source is the "file:line" of the location or rule that routes.
-	Source string
+	Source string `json:"source,omitempty"`
 }
 
 // RequestPath is the path of request id under the route: Path joined
@@ -142,11 +145,11 @@ func (r Route) RequestPath(id string) string {
 // Setting is one setting of a user's configuration for the upstream
 // under test.
 type Setting struct {
-	Value string
+	Value string `json:"value"`
 	// Source is the "file:line" it comes from ("" for a default).
-	Source  string
-	Default bool
-	Note    string
+	Source  string `json:"source,omitempty"`
+	Default bool   `json:"default,omitempty"`
+	Note    string `json:"note,omitempty"`
 }
 
 // DefaultResponseTimeout applies when Spec.ResponseTimeout is 0.
@@ -252,6 +255,14 @@ type Adapter interface {
 	// Image is the official image reference for a version, for registries
 	// that have it ("nginx:1.26").
 	Image(version string) string
+}
+
+// Rendered is an Instance that runs a rendered Bundle (the process and
+// container runtimes): its route, changes and effective settings tell
+// what a user's configuration became.
+type Rendered interface {
+	Instance
+	Bundle() *Bundle
 }
 
 // Instance is a running proxy, whatever the runtime.

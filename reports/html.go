@@ -91,6 +91,7 @@ type htmlView struct {
 	Axes                                      []string
 	Rows                                      []htmlRow
 	ChartErrors                               []string
+	Configs                                   []ConfigSection
 }
 
 // HTML writes the report as one self-contained HTML page: when the run
@@ -103,7 +104,8 @@ type htmlView struct {
 // inline SVG, and a Content-Security-Policy that forbids any fetch.
 func (r *Report) HTML(w io.Writer) error {
 	v := htmlView{Scenario: r.Scenario(), Source: r.Source, Manifest: r.Run.Manifest, Proxies: r.Proxies(),
-		Dropped: r.Dropped, HasVerdicts: r.HasVerdicts, Verdicts: r.Verdicts, BinWidth: FormatNS(r.binNS)}
+		Dropped: r.Dropped, HasVerdicts: r.HasVerdicts, Verdicts: r.Verdicts, BinWidth: FormatNS(r.binNS),
+		Configs: ConfigSections(r.Run)}
 	if v.Scenario == "" {
 		v.Scenario = "(unnamed run)"
 	}

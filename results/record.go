@@ -83,6 +83,23 @@ type Cell struct {
 	// Note carries measured facts about the cell (e.g. HAProxy's effective
 	// idle lifetime).
 	Note string `json:"note,omitempty"`
+	// Config is set on the cell_end line of a cell that ran a user's own
+	// proxy configuration.
+	Config *ConfigFacts `json:"config,omitempty"`
+}
+
+// ConfigFacts is what racelab made of a user's proxy configuration: the
+// request that routes to the upstream under test, every change racelab
+// made to the file, and the file's own settings for that upstream.
+type ConfigFacts struct {
+	Path     string                     `json:"path"`
+	Upstream string                     `json:"upstream,omitempty"`
+	Route    proxies.Route              `json:"route"`
+	Changes  []proxies.Change           `json:"changes"`
+	Settings map[string]proxies.Setting `json:"settings,omitempty"`
+	// Gap is the idle gap the victims were sent after, placed by the
+	// file's own idle timeout (deterministic mode, scaled).
+	GapNS int64 `json:"gap_ns,omitempty"`
 }
 
 // Record is one trial. Plain and serialisable: errors are strings,

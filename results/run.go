@@ -135,6 +135,9 @@ func (r *Run) addCell(c Cell) error {
 		if c.Note != "" {
 			cr.Note = c.Note
 		}
+		if c.Config != nil {
+			cr.Config = c.Config
+		}
 		for k, v := range c.Proxy {
 			if cr.Proxy == nil {
 				cr.Proxy = map[string]string{}

@@ -52,9 +52,12 @@ type Cell struct {
 	Mode   string
 	Fault  backends.FaultKind
 	// Gap is the deterministic-mode idle gap before the victim (scaled);
-	// see AutoGap.
-	Gap    time.Duration
-	Jitter time.Duration
+	// see AutoGap. GapAuto is true when the scenario left it to AutoGap
+	// (for a proxy config file, lab places it by the file's own idle
+	// timeout).
+	Gap     time.Duration
+	GapAuto bool
+	Jitter  time.Duration
 	// Offsets are timing-mode offsets from the backend's idle deadline
 	// (absolute, never scaled).
 	Offsets         []time.Duration
@@ -70,6 +73,9 @@ type Cell struct {
 	RestartEvery   int
 	Preset         string
 	Seed           int64
+	// Timescale is the scenario's (1 when unset): a proxy config file's
+	// idle settings are scaled by it.
+	Timescale float64
 	// Params are the cell's axis values as strings, for reports and
 	// expectation selectors.
 	Params map[string]string
@@ -123,8 +129,12 @@ func ProxyLabel(p Proxy) string {
 	return proxyLabel(p, filepath.Base(p.Config))
 }
 
-// proxyLabel is ProxyLabel with config naming the config file.
+// proxyLabel is ProxyLabel with config naming the config file. A proxy
+// the scenario names ("before", "after") is called by its name.
 func proxyLabel(p Proxy, config string) string {
+	if p.Name != "" {
+		return p.Name
+	}
 	s := p.Kind
 	if p.Version != "" {
 		s += "-" + p.Version

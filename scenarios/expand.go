@@ -173,7 +173,7 @@ func (s *Scenario) expand() ([]Cell, Problems) {
 				}
 			}
 		}
-		conds := map[string]string{"failure_rate": e.FailureRate, "attributed": e.Attributed, "duplicates": e.Duplicates, "hidden_retries": e.HiddenRetries}
+		conds := map[string]string{"failure_rate": e.FailureRate, "attributed": e.Attributed, "duplicates": e.Duplicates, "hidden_retries": e.HiddenRetries, "not_reused": e.NotReused}
 		n := 0
 		for field, cnd := range conds {
 			if cnd == "" {
@@ -185,7 +185,7 @@ func (s *Scenario) expand() ([]Cell, Problems) {
 			}
 		}
 		if n == 0 {
-			addProb(Problem{Path: path, Msg: "an expectation needs a condition: failure_rate, attributed, duplicates or hidden_retries"})
+			addProb(Problem{Path: path, Msg: "an expectation needs a condition: failure_rate, attributed, duplicates, hidden_retries or not_reused"})
 		}
 	}
 	ids := map[string]int{}
@@ -243,7 +243,7 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	}
 	sc := func(d time.Duration) time.Duration { return time.Duration(math.Round(float64(d) * scale)) }
 
-	c := Cell{Proxy: withProxyDefaults(st.Proxy)}
+	c := Cell{Proxy: withProxyDefaults(st.Proxy), Timescale: scale}
 	pp := at("proxy", "base.proxy")
 	switch proxies.Kind(c.Proxy.Kind) {
 	case proxies.KindGo, proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy:
@@ -362,6 +362,7 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 			c.Gap = sc(st.Gap.D())
 		} else {
 			c.Gap = AutoGap(c.BackendKeepAlive, c.ProxyIdle)
+			c.GapAuto = true
 		}
 		if len(st.Offsets) > 0 || st.Sweep != nil {
 			bad(at("mode", "base.mode"), "offsets and sweep are for mode timing")
@@ -473,6 +474,10 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 		// the defaults above are not what runs, so no parameter claims them.
 		for _, k := range []string{"proxy_idle", "margin", "retry", "variant"} {
 			delete(c.Params, k)
+		}
+		if c.GapAuto {
+			// Placed by the file's own idle timeout once it is read (lab).
+			delete(c.Params, "gap")
 		}
 		c.Params["config"] = filepath.Base(c.Proxy.Config)
 		if c.Proxy.Upstream != "" {

@@ -74,6 +74,7 @@ func check(name string, e Expectation, s results.Summary) results.Verdict {
 		{"attributed share", e.Attributed, share(s.Attributed, s.Failures), fmt.Sprintf("%d of %d failures", s.Attributed, s.Failures)},
 		{"duplicate executions", e.Duplicates, float64(s.Duplicates), strconv.Itoa(s.Duplicates)},
 		{"hidden retries", e.HiddenRetries, float64(s.HiddenRetry), strconv.Itoa(s.HiddenRetry)},
+		{"victims not sent on the pooled connection", e.NotReused, float64(s.Counts[results.NotReused]), fmt.Sprintf("%d of %d", s.Counts[results.NotReused], s.Trials)},
 	}
 	for _, c := range conds {
 		if c.cond == "" {

@@ -29,6 +29,10 @@ type source struct {
 
 // Proxy selects a proxy and how it runs.
 type Proxy struct {
+	// Name labels this proxy in cell ids, parameters and reports (default:
+	// kind, version, config file and runtime, like "nginx-1.26@container"):
+	// "before" and "after" for two copies of one configuration.
+	Name string `yaml:"name,omitempty"`
 	// Kind: go (embedded, default), nginx, haproxy, envoy.
 	Kind string `yaml:"kind,omitempty"`
 	// Version pins a version (container images; checked against the
@@ -166,6 +170,10 @@ type Expectation struct {
 	Duplicates string `yaml:"duplicates,omitempty"`
 	// HiddenRetries is a condition on the count of hidden retries.
 	HiddenRetries string `yaml:"hidden_retries,omitempty"`
+	// NotReused is a condition on the count of victims the proxy did not
+	// send on its pooled connection (outcome not_reused): "0" asserts the
+	// race could happen at all.
+	NotReused string `yaml:"not_reused,omitempty"`
 	// Optional skips the expectation, instead of failing it, when no cell
 	// matches (a scenario run on a proxy its selector does not name).
 	Optional bool `yaml:"optional,omitempty"`

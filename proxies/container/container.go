@@ -37,6 +37,7 @@ type Proxy struct {
 	addr     string
 	image    string
 	dir      string
+	bundle   *proxies.Bundle
 	runID    string
 	instance string
 	opts     options
@@ -146,6 +147,7 @@ func prepare(a proxies.Adapter, spec proxies.Spec, image string, opts []Option) 
 	if err != nil {
 		return p, nil, fmt.Errorf("render: %w", err)
 	}
+	p.bundle = bundle
 	return p, bundle, nil
 }
 
@@ -322,6 +324,10 @@ func (p *Proxy) exited(ctx context.Context) error {
 
 // Addr is the client-facing address.
 func (p *Proxy) Addr() string { return p.addr }
+
+// Bundle is the rendered configuration the container runs (nil before it
+// was rendered).
+func (p *Proxy) Bundle() *proxies.Bundle { return p.bundle }
 
 // Version is the proxy's own version, read inside the container.
 func (p *Proxy) Version() string { return p.version }

@@ -47,6 +47,7 @@ type Proxy struct {
 	// Set during Start, read-only afterwards.
 	binary  string
 	dir     string
+	bundle  *proxies.Bundle
 	version string
 	cmd     *exec.Cmd
 	pid     int
@@ -125,7 +126,7 @@ func (p *Proxy) start(ctx context.Context, a proxies.Adapter, spec proxies.Spec,
 		return err
 	}
 	dir, b, err := prepare(a, spec)
-	p.dir = dir
+	p.dir, p.bundle = dir, b
 	if err != nil {
 		return err
 	}
@@ -282,7 +283,11 @@ func (p *Proxy) waitReady(ctx context.Context) error {
 // exitError describes an exit: status and the last output lines.
 func (p *Proxy) exitError() error {
 	p.awaitDrain(drainWait / 4)
-	return fmt.Errorf("exited: %s: %s", exitStatus(p.waitErr), p.logs.summary(errorLines))
+	logs := p.logs.summary(errorLines)
+	if p.bundle != nil {
+		logs = p.bundle.MapMessage(logs)
+	}
+	return fmt.Errorf("exited: %s: %s", exitStatus(p.waitErr), logs)
 }
 
 func exitStatus(err error) string {
@@ -451,6 +456,10 @@ func (p *Proxy) Info() map[string]string {
 		"version": p.version,
 	}
 }
+
+// Bundle is the rendered configuration the proxy runs (nil before it was
+// rendered).
+func (p *Proxy) Bundle() *proxies.Bundle { return p.bundle }
 
 // Dir is the directory the bundle was written to ("" before it existed).
 func (p *Proxy) Dir() string {

@@ -57,6 +57,9 @@ func validate(ctx context.Context, a proxies.Adapter, spec proxies.Spec, o optio
 		return "", errors.New("adapter has no validate arguments")
 	}
 	out, err := run(ctx, bin, b.ValidateArgs, dir)
+	// A user's configuration is flattened into one file: say which of
+	// the user's files and lines a message is about.
+	out = b.MapMessage(out)
 	if err != nil {
 		return out, fmt.Errorf("%w: %s", err, oneLine(out))
 	}
