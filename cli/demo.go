@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/racelab/racelab/lab"
+	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/reports"
 	"github.com/racelab/racelab/results"
 	"github.com/racelab/racelab/scenarios"
@@ -30,6 +32,7 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 	fs := newFlags(e, "demo", "demo [flags]", `  racelab demo                 # on nginx when installed, else on the embedded Go proxy
   racelab demo --proxy haproxy # on HAProxy
   racelab demo --proxy go -o demo.jsonl
+  racelab demo --proxy-from nginx:/etc/nginx/nginx.conf --upstream api   # your own file
 `)
 	var f runFlags
 	f.register(fs, true)
@@ -39,6 +42,9 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 	if fs.NArg() > 0 {
 		e.errorf("demo takes no arguments")
 		return ExitUsage
+	}
+	if f.proxyFrom != "" {
+		return demoConfig(ctx, e, &f)
 	}
 	f.proxy = demoProxy(e, f.proxy)
 	if f.out != "" && !strings.HasSuffix(f.out, ".jsonl") {
@@ -120,6 +126,50 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 		return ExitFail
 	}
 	if !ok {
+		return ExitFail
+	}
+	return ExitOK
+}
+
+// demoConfig is demo --proxy-from: the user's own file against a backend
+// that closes first and one that outlives the file's idle timeout, with
+// the table, the file's settings and racelab's changes, and the verdict.
+func demoConfig(ctx context.Context, e *env, f *runFlags) int {
+	kind, path, ok := strings.Cut(f.proxyFrom, ":")
+	if !ok || path == "" {
+		e.errorf("--proxy-from %q: want KIND:PATH, like nginx:/etc/nginx/nginx.conf", f.proxyFrom)
+		return ExitUsage
+	}
+	if f.proxy != "" || f.version != "" {
+		e.errorf("--proxy-from runs the file's own proxy: drop --proxy and --proxy-version")
+		return ExitUsage
+	}
+	sc, err := lab.ConfigDemoScenario(proxies.Kind(kind), path, f.root, f.upstream)
+	if err != nil {
+		e.errorf("%v", err)
+		return ExitUsage
+	}
+	if f.runtime != "" {
+		sc.OverrideRuntime(f.runtime)
+	}
+	if code, ok := preflight(ctx, e, sc, 0, 0); !ok {
+		return code
+	}
+	fmt.Fprintf(e.stderr, "running your %s configuration %s...\n", kind, path)
+	run, file, err := execute(ctx, e, sc, f)
+	if run == nil {
+		e.errorf("%v", err)
+		return ExitFail
+	}
+	rep := reports.New(run, reports.WithSource(sourceName([]string{file})))
+	_ = rep.Table(e.stdout)
+	reports.ConfigDemoText(e.stdout, run.Summaries())
+	fmt.Fprintf(e.stdout, "\nresults: %s\n", file)
+	if err := errors.Join(err, run.Err()); err != nil {
+		e.errorf("%v", err)
+		return ExitFail
+	}
+	if !rep.Passed() {
 		return ExitFail
 	}
 	return ExitOK

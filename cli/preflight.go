@@ -26,5 +26,9 @@ func preflight(ctx context.Context, e *env, sc *scenarios.Scenario, k, n int) (i
 		e.errorf("%v", err)
 		return ExitUsage, false
 	}
+	if err := lab.CheckConfigs(ctx, cells); err != nil {
+		e.errorf("%v", err)
+		return ExitUsage, false
+	}
 	return 0, true
 }

@@ -28,6 +28,9 @@ type runFlags struct {
 	trials   int
 	keep     bool
 	quiet    bool
+	// proxyFrom (KIND:PATH), upstream and root run the user's own proxy
+	// configuration file.
+	proxyFrom, upstream, root string
 }
 
 func (f *runFlags) register(fs *flag.FlagSet, demo bool) {
@@ -35,6 +38,9 @@ func (f *runFlags) register(fs *flag.FlagSet, demo bool) {
 	fs.StringVar(&f.proxy, "proxy", "", "run on this proxy kind instead of the scenario's: go, nginx, haproxy, envoy")
 	fs.StringVar(&f.version, "proxy-version", "", "proxy version (container images)")
 	fs.StringVar(&f.runtime, "runtime", "", "runtime for external proxies: process or container")
+	fs.StringVar(&f.proxyFrom, "proxy-from", "", "run your own proxy configuration, `KIND:PATH` (nginx, haproxy, envoy): the file as written, with racelab's substitutions listed in the results")
+	fs.StringVar(&f.upstream, "upstream", "", "with --proxy-from: the nginx upstream, HAProxy backend or Envoy cluster under test (default: the only one)")
+	fs.StringVar(&f.root, "root", "", "with --proxy-from: resolve absolute include paths under `DIR`")
 	fs.IntVar(&f.parallel, "parallel", lab.DefaultParallel(), "deterministic cells run at once (timing cells always run alone)")
 	fs.IntVar(&f.trials, "trials", 0, "override trials per cell")
 	fs.BoolVar(&f.keep, "keep", false, "keep proxies' temp dirs for debugging")
@@ -46,6 +52,20 @@ func (f *runFlags) register(fs *flag.FlagSet, demo bool) {
 
 // apply applies the overrides to a scenario.
 func (f *runFlags) apply(sc *scenarios.Scenario) error {
+	if f.proxyFrom != "" {
+		kind, path, ok := strings.Cut(f.proxyFrom, ":")
+		if !ok || path == "" {
+			return fmt.Errorf("--proxy-from %q: want KIND:PATH, like nginx:/etc/nginx/nginx.conf", f.proxyFrom)
+		}
+		if f.proxy != "" || f.version != "" {
+			return fmt.Errorf("--proxy-from runs the file's own proxy: drop --proxy and --proxy-version")
+		}
+		if err := sc.OverrideProxyConfig(kind, path, f.root, f.upstream); err != nil {
+			return err
+		}
+	} else if f.upstream != "" || f.root != "" {
+		return fmt.Errorf("--upstream and --root go with --proxy-from")
+	}
 	if f.proxy != "" {
 		sc.OverrideProxy(scenarios.Proxy{Kind: f.proxy, Version: f.version, Runtime: f.runtime})
 	} else if f.version != "" {

@@ -251,8 +251,16 @@ func (c *command) run(ctx context.Context, f *Flags) (*outcome, error) {
 	if c.verifier == nil {
 		return nil, errors.New("--verify: no lab is configured in this build to run the scenarios")
 	}
-	proxyKind, _, _ := strings.Cut(f.proxyFrom, ":")
+	proxyKind, proxyPath, _ := strings.Cut(f.proxyFrom, ":")
 	backendKind, _, _ := strings.Cut(f.backendFrom, ":")
+	var config *ConfigRef
+	switch proxyKind {
+	case "nginx", "haproxy", "envoy":
+		if !isStdin(f.proxyFrom) {
+			path, _, _ := strings.Cut(proxyPath, "#")
+			config = &ConfigRef{Kind: proxyKind, Path: path, Root: f.root}
+		}
+	}
 	for i, r := range out.report.Results {
 		if r.Backend.State != StateFinite || r.Proxy.State != StateFinite {
 			out.skipped = append(out.skipped, fmt.Sprintf("pair %d: not verified: backend %s, proxy %s (the lab runs finite timeouts)", i+1, r.Backend.Show(), r.Proxy.Show()))
@@ -262,7 +270,7 @@ func (c *command) run(ctx context.Context, f *Flags) (*outcome, error) {
 			return nil, &LabError{fmt.Errorf("verify: %w", err)}
 		}
 		c.log.Debug("verify pair", "pair", i+1, "backend", r.Backend.Show(), "proxy", r.Proxy.Show())
-		v, err := verifyPair(ctx, c.verifier, i+1, r, proxyKind, backendKind)
+		v, err := verifyPair(ctx, c.verifier, i+1, r, proxyKind, backendKind, config)
 		if err != nil {
 			return nil, &LabError{err}
 		}

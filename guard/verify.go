@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -26,6 +27,16 @@ type VerifyRequest struct {
 	Proxy   Value
 	// GuardPass is the guard's verdict for the pair.
 	GuardPass bool
+	// ProxyConfig is set when the proxy side was read from a proxy's own
+	// configuration file (nginx, HAProxy, Envoy): the lab runs that file
+	// itself, not a rendered stand-in with the same number.
+	ProxyConfig *ConfigRef
+}
+
+// ConfigRef names a proxy configuration file and the upstream (nginx
+// upstream, HAProxy backend, Envoy cluster) one value came from.
+type ConfigRef struct {
+	Kind, Path, Root, Upstream string
 }
 
 // ScenarioResult is what one lab scenario observed.
@@ -80,11 +91,20 @@ type Verification struct {
 // outlive the proxy, by less than the margin) also agrees with no
 // reproduction: the margin is headroom for production, which a lab
 // without network delay or load need not show.
-func verifyPair(ctx context.Context, v Verifier, i int, r Result, proxyKind, backendKind string) (Verification, error) {
+func verifyPair(ctx context.Context, v Verifier, i int, r Result, proxyKind, backendKind string, config *ConfigRef) (Verification, error) {
 	req := VerifyRequest{
 		BackendKeepAlive: r.Backend.Duration, ProxyIdle: r.Proxy.Duration, Margin: r.Margin,
 		ProxyKind: proxyKind, BackendKind: backendKind,
 		Backend: r.Backend, Proxy: r.Proxy, GuardPass: r.Pass,
+	}
+	if config != nil {
+		// Values name their upstream "upstream api", "backend api",
+		// "cluster api".
+		c := *config
+		if f := strings.Fields(r.Proxy.Name); len(f) > 0 {
+			c.Upstream = f[len(f)-1]
+		}
+		req.ProxyConfig = &c
 	}
 	res, err := v(ctx, req)
 	if err != nil {

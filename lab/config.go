@@ -1,11 +1,19 @@
 package lab
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/racelab/racelab/backends"
 	"github.com/racelab/racelab/internal/proxyconf"
 	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/proxies/process"
+	"github.com/racelab/racelab/scenarios"
 )
 
 // ConfigIdle is the upstream idle timeout a user's configuration sets for
@@ -38,4 +46,143 @@ func ConfigIdle(kind proxies.Kind, eff map[string]proxies.Setting) (time.Duratio
 		return 0, fmt.Errorf("%s configuration: idle timeout %q (%s): %w", kind, s.Value, where, err)
 	}
 	return d, nil
+}
+
+// CheckConfigs renders every user configuration the cells run, once each,
+// and has the proxy check it (nginx -t, haproxy -c; an Envoy bootstrap is
+// validated offline against Envoy's schema when no binary is here): a
+// file the proxy rejects, an upstream that does not exist, or a file
+// with no listener that routes to it is reported before any cell runs,
+// with the user's file and line. Nothing is started and nothing from the
+// file is contacted. Missing binaries are Preflight's to report.
+func CheckConfigs(ctx context.Context, cells []scenarios.Cell) error {
+	var errs []error
+	seen := map[string]bool{}
+	for i := range cells {
+		p := cells[i].Proxy
+		if p.Config == "" {
+			continue
+		}
+		key := strings.Join([]string{p.Kind, p.Config, p.Root, p.Upstream}, "\x00")
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if err := checkConfig(ctx, &cells[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkConfig(ctx context.Context, c *scenarios.Cell) error {
+	kind := proxies.Kind(c.Proxy.Kind)
+	a, ok := Adapter(kind)
+	if !ok {
+		return fmt.Errorf("config %s: no adapter for proxy kind %q", c.Proxy.Config, kind)
+	}
+	spec := proxies.Spec{Kind: kind, Listen: "127.0.0.1:1", Upstream: "127.0.0.1:2", AdminListen: "127.0.0.1:3",
+		Retry: proxies.RetryOff, Config: &proxies.UserConfig{Path: c.Proxy.Config, Root: c.Proxy.Root,
+			Upstream: c.Proxy.Upstream, Timescale: c.Timescale, Closed: "127.0.0.1:4"}}
+	if _, err := process.LookPath(a); err != nil {
+		// No binary to ask: render (and, for Envoy, schema-validate).
+		dir, err := os.MkdirTemp("", "racelab-check-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		if _, err := a.Render(spec, dir); err != nil {
+			return fmt.Errorf("config %s: %w", c.Proxy.Config, err)
+		}
+		return nil
+	}
+	if _, err := process.Validate(ctx, a, spec); err != nil {
+		return fmt.Errorf("config %s: %w", c.Proxy.Config, err)
+	}
+	return nil
+}
+
+// InspectConfig renders a user's proxy configuration into a temporary
+// directory, without starting anything, and returns what it became: the
+// route, the file's own settings (Effective) and racelab's changes.
+func InspectConfig(kind proxies.Kind, path, root, upstream string) (*proxies.Bundle, error) {
+	a, ok := Adapter(kind)
+	if !ok {
+		return nil, fmt.Errorf("proxy kind %q takes no configuration file here", kind)
+	}
+	dir, err := os.MkdirTemp("", "racelab-inspect-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	spec := proxies.Spec{Kind: kind, Listen: "127.0.0.1:1", Upstream: "127.0.0.1:2", AdminListen: "127.0.0.1:3",
+		Retry: proxies.RetryOff, Config: &proxies.UserConfig{Path: path, Root: root, Upstream: upstream, Closed: "127.0.0.1:4"}}
+	return a.Render(spec, dir)
+}
+
+// ConfigDemoScenario is racelab demo --proxy-from: the user's own file
+// against a backend whose keep-alive is a twelfth of the file's idle
+// timeout (the backend closes first) and one that outlives it (for
+// HAProxy, three times pool-purge-delay) by a margin, for GET and POST,
+// with a request that never ran and one the backend ran before dropping
+// the connection. Time runs scaled so the file's idle timeout lasts
+// 500ms. The one expectation is the fix: no failure with the longer
+// keep-alive.
+func ConfigDemoScenario(kind proxies.Kind, path, root, upstream string) (*scenarios.Scenario, error) {
+	b, err := InspectConfig(kind, path, root, upstream)
+	if err != nil {
+		return nil, err
+	}
+	idle, err := ConfigIdle(kind, b.Effective)
+	if err != nil {
+		return nil, err
+	}
+	if idle <= 0 {
+		return nil, fmt.Errorf("%s: the idle timeout of the upstream under test is %s: nothing to race", path, idle)
+	}
+	// The largest of 1, 0.5, 0.2, 0.1, 0.05, ... that makes the idle
+	// timeout last at most 500ms: a timescale a person can read.
+	scale := 1.0
+	for steps := []float64{0.5, 0.4, 0.5}; float64(idle)*scale > float64(500*time.Millisecond) && scale > 1e-6; {
+		scale *= steps[0]
+		steps = append(steps[1:], steps[0])
+	}
+	lifetime := idle
+	if kind == proxies.KindHAProxy {
+		lifetime = 3 * idle // idle connections live 2-3 purge periods
+	}
+	short := max(idle/12, time.Millisecond).Round(time.Millisecond)
+	long := (lifetime + max(lifetime/10, 2*time.Second)).Round(time.Second)
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if root != "" {
+		if root, err = filepath.Abs(root); err != nil {
+			return nil, err
+		}
+	}
+	sc := &scenarios.Scenario{
+		Name:        "demo-config",
+		Description: "racelab demo --proxy-from " + string(kind) + ":" + path,
+		Timescale:   scale,
+		Base: scenarios.Settings{
+			Proxy:  scenarios.Proxy{Name: "yours", Kind: string(kind), Config: abs, Root: root, Upstream: upstream},
+			Trials: 6,
+		},
+		Matrix: scenarios.Matrix{
+			BackendKeepAlive: []scenarios.Duration{scenarios.Duration(short), scenarios.Duration(long)},
+			Method:           []string{"GET", "POST"},
+			Fault:            []string{string(backends.FaultCloseOnReuse), string(backends.FaultProcessedThenDropped)},
+		},
+		Expect: []scenarios.Expectation{{
+			Name:        fmt.Sprintf("with a backend keep-alive of %s (above the file's %s idle timeout), nothing fails", scenarios.FormatDuration(long), scenarios.FormatDuration(idle)),
+			Where:       map[string]string{"backend_keepalive": scenarios.FormatDuration(long)},
+			FailureRate: "0",
+		}},
+	}
+	if probs := sc.Validate(); len(probs) > 0 {
+		return nil, probs
+	}
+	return sc, nil
 }

@@ -31,6 +31,9 @@ func GuardVerifier(opts ...Option) guard.Verifier {
 		if req.BackendKeepAlive <= 0 || req.ProxyIdle <= 0 {
 			return guard.VerifyResult{}, fmt.Errorf("verify: need positive keep-alive and idle values")
 		}
+		if req.ProxyConfig != nil {
+			return verifyConfig(ctx, req, opts)
+		}
 		kind := proxies.KindGo
 		switch k := proxies.Kind(req.ProxyKind); k {
 		case proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy:
@@ -98,4 +101,61 @@ func scenarioResult(c *scenarios.Cell, res *CellResult) guard.ScenarioResult {
 		c.Mode, c.Proxy.Kind, scenarios.FormatDuration(c.BackendKeepAlive), scenarios.FormatDuration(c.ProxyIdle),
 		r.Failures, r.Trials, lo*100, hi*100, attributed)
 	return r
+}
+
+// verifyConfig runs the user's own configuration file (the guard read the
+// proxy's idle timeout from it): a deterministic and a timing cell with
+// that file as the proxy, POST victims (no proxy hides a POST behind a
+// retry by default), scaled so the file's idle timeout lasts
+// verifyProxyIdle (deterministic) and the backend's keep-alive
+// verifyTimingKeepAlive (timing). A hidden retry counts as the race
+// reproduced: it happened, a retry hid it.
+func verifyConfig(ctx context.Context, req guard.VerifyRequest, opts []Option) (guard.VerifyResult, error) {
+	ref := req.ProxyConfig
+	kind := proxies.Kind(ref.Kind)
+	if err := Available(kind); err != nil {
+		return guard.VerifyResult{}, fmt.Errorf("verify %s: the file runs on %s itself: %w", ref.Path, kind, err)
+	}
+	cell := func(scale float64, index int) *scenarios.Cell {
+		sc := func(d time.Duration) time.Duration { return time.Duration(float64(d) * scale).Round(time.Millisecond) }
+		c := &scenarios.Cell{
+			Index:            index,
+			Proxy:            scenarios.Proxy{Kind: ref.Kind, Runtime: string(proxies.RuntimeProcess), Config: ref.Path, Root: ref.Root, Upstream: ref.Upstream},
+			ProxyIdle:        max(sc(req.ProxyIdle), time.Millisecond),
+			BackendKeepAlive: max(sc(req.BackendKeepAlive), time.Millisecond),
+			Retry:            proxies.RetryOff,
+			Method:           "POST",
+			Client:           scenarios.ClientPersistent,
+			Close:            backends.CloseFIN,
+			Fault:            backends.FaultCloseOnReuse,
+			Seed:             1,
+			Timescale:        scale,
+		}
+		c.ID = fmt.Sprintf("verify-%s-%s-keepalive-%s", kind, ref.Upstream, scenarios.FormatDuration(req.BackendKeepAlive))
+		c.Params = map[string]string{"proxy": string(kind), "kind": string(kind), "config": ref.Path, "upstream": ref.Upstream}
+		return c
+	}
+	det := cell(float64(verifyProxyIdle)/float64(req.ProxyIdle), 0)
+	det.Mode, det.Trials, det.GapAuto = scenarios.ModeDeterministic, verifyTrials, true
+	det.Gap = scenarios.AutoGap(det.BackendKeepAlive, det.ProxyIdle)
+	tim := cell(float64(verifyTimingKeepAlive)/float64(req.BackendKeepAlive), 1)
+	tim.Mode, tim.Trials, tim.Offsets = scenarios.ModeTiming, verifyTimingTrials, scenarios.DefaultOffsets()
+	var out guard.VerifyResult
+	for _, c := range []struct {
+		cell *scenarios.Cell
+		dst  *guard.ScenarioResult
+	}{{det, &out.Deterministic}, {tim, &out.Timing}} {
+		res := RunCell(ctx, c.cell, opts...)
+		if res.Err != nil {
+			return out, fmt.Errorf("verify %s cell on %s: %w", c.cell.Mode, ref.Path, res.Err)
+		}
+		r := scenarioResult(c.cell, res)
+		if s := res.Summary(); s.HiddenRetry > 0 {
+			r.Reproduced = true
+			r.Summary += fmt.Sprintf(", %d hidden by a retry of the file's own", s.HiddenRetry)
+		}
+		r.Summary = "your file " + ref.Path + ": " + r.Summary
+		*c.dst = r
+	}
+	return out, nil
 }

@@ -99,3 +99,49 @@ func DemoText(w io.Writer, proxy string, sums []results.Summary, sample *results
 		fmt.Sprintf("When the backend had already run the handler, retries execute the request twice: %d duplicate GETs, %d duplicate POSTs under retry-all. Retrying non-idempotent requests is not a fix.", d1.Duplicates, d2.Duplicates),
 		"no duplicate execution was counted")
 }
+
+// ConfigDemoText writes the verdict of racelab demo --proxy-from: per
+// backend keep-alive, what GET and POST saw (failures with evidence,
+// hidden retries, duplicate executions), in words.
+func ConfigDemoText(w io.Writer, sums []results.Summary) {
+	fmt.Fprintln(w, "\nVerdict for your configuration:")
+	seen := map[string]bool{}
+	for _, s := range sums {
+		ka := s.Params["backend_keepalive"]
+		if seen[ka] {
+			continue
+		}
+		seen[ka] = true
+		var fails, attributed, trials, hidden, dups, unsafe, notReused int
+		var failed []string
+		for _, t := range sums {
+			if t.Params["backend_keepalive"] != ka {
+				continue
+			}
+			fails += t.Failures
+			attributed += t.Attributed
+			trials += t.Trials
+			hidden += t.HiddenRetry
+			dups += t.Duplicates
+			unsafe += t.DuplicatesUnsafe
+			notReused += t.Counts[results.NotReused]
+			if t.Failures > 0 {
+				failed = append(failed, fmt.Sprintf("%s %s %d/%d", t.Params["method"], t.Params["fault"], t.Failures, t.Trials))
+			}
+		}
+		fmt.Fprintf(w, "  - backend keep-alive %s: %d of %d requests failed", ka, fails, trials)
+		if fails > 0 {
+			fmt.Fprintf(w, " (%s), %d with the backend's evidence of the race", strings.Join(failed, ", "), attributed)
+		}
+		if hidden > 0 {
+			fmt.Fprintf(w, "; %d hidden by a retry the client never saw", hidden)
+		}
+		if dups > 0 {
+			fmt.Fprintf(w, "; %d executed twice (%d non-idempotent)", dups, unsafe)
+		}
+		if notReused == trials && trials > 0 {
+			fmt.Fprint(w, "; no request went out on a pooled connection: this file does not reuse them here, so the race cannot happen")
+		}
+		fmt.Fprintln(w, ".")
+	}
+}

@@ -66,11 +66,13 @@ func (s *Scenario) OverrideProxy(p Proxy) {
 // matrix axis) with the user's own configuration file of kind nginx,
 // haproxy or envoy: path is relative to the working directory (a flag's
 // value), upstream names the upstream, backend or cluster under test ("":
-// the only one). It returns the scenario's problems with that proxy: a
+// the only one), root stands for "/" when absolute include paths are
+// resolved ("": the real root). It returns the scenario's problems with
+// that proxy: a
 // bad kind, or a setting the file decides instead (proxy_idle, margin,
 // retry, variant), each positioned in the scenario file when it was
 // loaded from one.
-func (s *Scenario) OverrideProxyConfig(kind, path, upstream string) error {
+func (s *Scenario) OverrideProxyConfig(kind, path, root, upstream string) error {
 	switch proxies.Kind(kind) {
 	case proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy:
 	default:
@@ -83,7 +85,12 @@ func (s *Scenario) OverrideProxyConfig(kind, path, upstream string) error {
 	if err != nil {
 		return fmt.Errorf("override proxy config: %w", err)
 	}
-	s.OverrideProxy(Proxy{Kind: kind, Config: abs, Upstream: upstream})
+	if root != "" {
+		if root, err = filepath.Abs(root); err != nil {
+			return fmt.Errorf("override proxy config: %w", err)
+		}
+	}
+	s.OverrideProxy(Proxy{Kind: kind, Config: abs, Root: root, Upstream: upstream})
 	if probs := s.Validate(); len(probs) > 0 {
 		return s.src.locate(probs)
 	}

@@ -284,7 +284,7 @@ matrix:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sc.OverrideProxyConfig("haproxy", "conf/h.cfg", "be_api"); err != nil {
+	if err := sc.OverrideProxyConfig("haproxy", "conf/h.cfg", "", "be_api"); err != nil {
 		t.Fatal(err)
 	}
 	wd, _ := os.Getwd()
@@ -305,7 +305,7 @@ matrix:
 		{"squid", "x.conf", `kind "squid"`},
 		{"nginx", " ", "empty path"},
 	} {
-		err := sc.OverrideProxyConfig(bad.kind, bad.path, "")
+		err := sc.OverrideProxyConfig(bad.kind, bad.path, "", "")
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("OverrideProxyConfig(%q, %q) = %v, want %q", bad.kind, bad.path, err, bad.want)
 		}
@@ -317,7 +317,7 @@ matrix:
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = six.OverrideProxyConfig("nginx", "/etc/nginx/nginx.conf", "")
+	err = six.OverrideProxyConfig("nginx", "/etc/nginx/nginx.conf", "", "")
 	text := mustProblems(t, err)
 	for _, want := range []string{"builtin:six-step:", "proxy_idle conflicts with proxy.config: nginx.conf decides it (keepalive_timeout in the upstream block)", "retry conflicts with proxy.config"} {
 		if !strings.Contains(text, want) {

@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/results"
+)
+
+// The nginx example tree: a Debian-layout configuration whose upstream
+// api_backend keeps idle connections 60s (before) or 3s (after).
+const (
+	beforeConf = "../examples/byoc/nginx/before/etc/nginx/nginx.conf"
+	beforeRoot = "../examples/byoc/nginx/before"
+)
+
+// guard --verify on a configuration file runs that file: the lab agrees
+// with the guard both ways (exit 1 with the backend closing first, 0 with
+// a keep-alive above the file's 60s).
+func TestGuardVerifiesTheFileItself(t *testing.T) {
+	requireProxy(t, proxies.KindNginx)
+	for _, c := range []struct {
+		keepalive string
+		code      int
+		want      string
+	}{
+		{"5s", ExitFail, "the lab agrees: the race reproduced"},
+		{"65s", ExitOK, "the lab agrees: no race reproduced"},
+	} {
+		code, out, errb := runCLI(t, "guard", "--proxy-from", "nginx:"+beforeConf, "--root", beforeRoot,
+			"--upstream", "api_backend", "--backend-keepalive", c.keepalive, "--verify")
+		assert.Equal(t, c.code, code, "backend keep-alive %s: %s%s", c.keepalive, out, errb)
+		assert.Contains(t, out, c.want, c.keepalive)
+		assert.Contains(t, out, "your file "+beforeConf, "the lab ran the file, not a stand-in")
+	}
+}
+
+// run --proxy-from runs a scenario on the user's file; a scenario that
+// sets what the file decides is refused with the field named.
+func TestRunProxyFrom(t *testing.T) {
+	requireProxy(t, proxies.KindNginx)
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "mine.yaml")
+	require.NoError(t, os.WriteFile(sc, []byte("name: mine\ntimescale: 0.01\nbase: {backend_keepalive: 5s, method: POST, trials: 3}\n"), 0o644))
+	file := filepath.Join(dir, "mine.jsonl")
+	code, out, errb := runCLI(t, "run", sc, "--proxy-from", "nginx:"+beforeConf, "--root", beforeRoot,
+		"--upstream", "api_backend", "-o", file, "--quiet")
+	require.Equal(t, ExitOK, code, "%s%s", out, errb)
+	run, err := results.ReadFile(file)
+	require.NoError(t, err)
+	require.Len(t, run.Cells, 1)
+	s := run.Cells[0].Summary()
+	assert.Equal(t, 3, s.Attributed, "every POST fails with the race's evidence: %+v", s)
+	require.NotNil(t, run.Cells[0].Config)
+	assert.Equal(t, "/api/", run.Cells[0].Config.Route.Path)
+	assert.Contains(t, out, "what racelab changed in it")
+
+	code, _, errb = runCLI(t, "run", "six-step", "--proxy-from", "nginx:"+beforeConf, "--root", beforeRoot)
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, errb, "proxy_idle", "six-step sets proxy_idle, which the file decides")
+	code, _, errb = runCLI(t, "run", sc, "--upstream", "api_backend")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, errb, "--upstream and --root go with --proxy-from")
+}
+
+// A file the proxy rejects, or an upstream it does not have, is a
+// configuration error before any cell runs: exit 2, the user's file and
+// line, no results file.
+func TestProxyFromBadConfig(t *testing.T) {
+	requireProxy(t, proxies.KindNginx)
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	require.NoError(t, os.CopyFS(root, os.DirFS(beforeRoot)))
+	up := filepath.Join(root, "etc/nginx/conf.d/upstreams.conf")
+	b, err := os.ReadFile(up)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(up, []byte(strings.Replace(string(b), "keepalive 32;", "keepalive 32 bogus;", 1)), 0o644))
+	sc := filepath.Join(dir, "s.yaml")
+	require.NoError(t, os.WriteFile(sc, []byte("name: s\ntimescale: 0.01\nbase: {trials: 1}\n"), 0o644))
+	out := filepath.Join(dir, "out.jsonl")
+	conf := filepath.Join(root, "etc/nginx/nginx.conf")
+
+	code, _, errb := runCLI(t, "run", sc, "--proxy-from", "nginx:"+conf, "--root", root, "--upstream", "api_backend", "-o", out)
+	assert.Equal(t, ExitUsage, code, errb)
+	assert.Contains(t, errb, `invalid number of arguments in "keepalive" directive in /etc/nginx/conf.d/upstreams.conf:5`)
+	assert.NoFileExists(t, out)
+
+	code, _, errb = runCLI(t, "run", sc, "--proxy-from", "nginx:"+beforeConf, "--root", beforeRoot, "--upstream", "apii", "-o", out)
+	assert.Equal(t, ExitUsage, code, errb)
+	assert.Contains(t, errb, `no upstream named "apii" (found: api_backend, auth_backend, static_backend)`)
+	assert.NoFileExists(t, out)
+}
+
+// demo --proxy-from: the file against a backend that closes first and
+// one that outlives it, with the verdict in words.
+func TestDemoProxyFrom(t *testing.T) {
+	requireProxy(t, proxies.KindNginx)
+	file := filepath.Join(t.TempDir(), "demo.jsonl")
+	code, out, errb := runCLI(t, "demo", "--proxy-from", "nginx:"+beforeConf, "--root", beforeRoot,
+		"--upstream", "api_backend", "-o", file, "--quiet")
+	require.Equal(t, ExitOK, code, "%s%s", out, errb)
+	assert.Contains(t, out, "Verdict for your configuration:")
+	assert.Regexp(t, `backend keep-alive 5s: \d+ of 24 requests failed`, out)
+	assert.Contains(t, out, "backend keep-alive 66s: 0 of 24 requests failed.")
+}
