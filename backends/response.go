@@ -88,6 +88,22 @@ func requestID(req *http.Request) string {
 	return ""
 }
 
+// RequestIDFromPath reads a request id from a request path: the element
+// after the last PathPrefix ("/r/<id>", also under a route prefix such as
+// "/api/r/<id>"), up to the next '/', '?' or '#'; "" when there is none.
+// Proxies' log parsers use it on the path they logged.
+func RequestIDFromPath(path string) string {
+	i := strings.LastIndex(path, PathPrefix)
+	if i < 0 {
+		return ""
+	}
+	id := path[i+len(PathPrefix):]
+	if j := strings.IndexAny(id, "/?#"); j >= 0 {
+		id = id[:j]
+	}
+	return id
+}
+
 func safeID(s string) string {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c == 0x7f {

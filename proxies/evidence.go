@@ -2,6 +2,7 @@ package proxies
 
 import (
 	"context"
+	"strings"
 	"sync"
 )
 
@@ -112,4 +113,18 @@ func (l *EvidenceLog) Wait(ctx context.Context, id, source string) ([]Evidence, 
 			return l.ForRequest(id), ctx.Err()
 		}
 	}
+}
+
+// FirstLine is the first non-empty line of a command's output, trimmed and
+// cut at 200 bytes, for error messages.
+func FirstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	const max = 200
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
 }

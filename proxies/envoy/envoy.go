@@ -84,21 +84,9 @@ var versionRE = regexp.MustCompile(`version:\s*[^/\s]*/(\d+\.\d+\.\d+(?:-[0-9A-Z
 func (Adapter) ParseVersion(output string) (string, error) {
 	m := versionRE.FindStringSubmatch(output)
 	if m == nil {
-		return "", fmt.Errorf("parse envoy version: no version in %q", firstLine(output))
+		return "", fmt.Errorf("parse envoy version: no version in %q", proxies.FirstLine(output))
 	}
 	return m[1], nil
-}
-
-func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	const max = 200
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	return s
 }
 
 // Render renders spec into a bootstrap for dir. The bundle runs Envoy with

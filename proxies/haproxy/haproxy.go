@@ -45,7 +45,7 @@ var versionRE = regexp.MustCompile(`(?m)^HA-?Proxy version (\d+\.\d+(?:\.\d+)?(?
 func (Adapter) ParseVersion(output string) (string, error) {
 	m := versionRE.FindStringSubmatch(output)
 	if m == nil {
-		return "", fmt.Errorf("parse haproxy version: no version line in %q", firstLine(output))
+		return "", fmt.Errorf("parse haproxy version: no version line in %q", proxies.FirstLine(output))
 	}
 	return m[1], nil
 }
@@ -80,13 +80,4 @@ func (Adapter) Render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
 		Args:         []string{"-W", "-db", "-f", path},
 		ValidateArgs: []string{"-c", "-f", path},
 	}, nil
-}
-
-func firstLine(s string) string {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' {
-			return s[:i]
-		}
-	}
-	return s
 }

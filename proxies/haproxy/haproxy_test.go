@@ -191,12 +191,12 @@ func TestRenderRejects(t *testing.T) {
 		errSub string
 	}{
 		{"listen host name", func(s *proxies.Spec) { s.Listen = "localhost:8080" }, goldenDir, "want an IP address"},
-		{"listen port zero", func(s *proxies.Spec) { s.Listen = "127.0.0.1:0" }, goldenDir, "port must be"},
+		{"listen port zero", func(s *proxies.Spec) { s.Listen = "127.0.0.1:0" }, goldenDir, "want a port from 1 to 65535"},
 		{"listen no port", func(s *proxies.Spec) { s.Listen = "127.0.0.1" }, goldenDir, "listen address"},
 		{"upstream injection", func(s *proxies.Spec) { s.Upstream = "127.0.0.1:80 check\n    server evil 10.0.0.1:80" }, goldenDir, "upstream address"},
 		{"upstream bad host", func(s *proxies.Spec) { s.Upstream = "bad_host:80" }, goldenDir, "host name"},
-		{"upstream port range", func(s *proxies.Spec) { s.Upstream = "127.0.0.1:65536" }, goldenDir, "port must be"},
-		{"upstream port sign", func(s *proxies.Spec) { s.Upstream = "127.0.0.1:+80" }, goldenDir, "port must be"},
+		{"upstream port range", func(s *proxies.Spec) { s.Upstream = "127.0.0.1:65536" }, goldenDir, "want a port from 1 to 65535"},
+		{"upstream port sign", func(s *proxies.Spec) { s.Upstream = "127.0.0.1:+80" }, goldenDir, "want a port from 1 to 65535"},
 		{"no retry", func(s *proxies.Spec) { s.Retry = "" }, goldenDir, "retry"},
 		{"bad reuse", func(s *proxies.Spec) { s.Reuse = "never" }, goldenDir, "reuse"},
 		{"negative idle", func(s *proxies.Spec) { s.IdleTimeout = -time.Second }, goldenDir, "negative"},

@@ -137,14 +137,5 @@ func idFromRequest(req string) string {
 	if len(f) < 2 {
 		return ""
 	}
-	// A user's configuration routes under a prefix: /api/r/<id>.
-	i := strings.LastIndex(f[1], backends.PathPrefix)
-	if i < 0 {
-		return ""
-	}
-	path := f[1][i+len(backends.PathPrefix):]
-	if i := strings.IndexAny(path, "?#/"); i >= 0 {
-		path = path[:i]
-	}
-	return path
+	return backends.RequestIDFromPath(f[1])
 }

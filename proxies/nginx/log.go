@@ -73,7 +73,7 @@ func parseAccess(line string) (proxies.Evidence, bool) {
 		Raw:            line,
 	}
 	if ev.RequestID == "" {
-		ev.RequestID = requestIDFromPath(a.URI)
+		ev.RequestID = backends.RequestIDFromPath(a.URI)
 	}
 	ev.Status, _ = strconv.Atoi(a.Status)
 	return ev, true
@@ -121,19 +121,5 @@ func requestIDFromLine(reqLine string) string {
 	if len(f) < 2 {
 		return ""
 	}
-	return requestIDFromPath(f[1])
-}
-
-// requestIDFromPath reads the id from a path backends.PathPrefix + id.
-func requestIDFromPath(path string) string {
-	// A user's configuration routes under a prefix: /api/r/<id>.
-	i := strings.LastIndex(path, backends.PathPrefix)
-	if i < 0 {
-		return ""
-	}
-	id := path[i+len(backends.PathPrefix):]
-	if i := strings.IndexAny(id, "/?#"); i >= 0 {
-		id = id[:i]
-	}
-	return id
+	return backends.RequestIDFromPath(f[1])
 }

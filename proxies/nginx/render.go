@@ -4,11 +4,8 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"text/template"
@@ -188,53 +185,6 @@ func newConfData(spec proxies.Spec, dir string, root bool) (confData, error) {
 	return d, nil
 }
 
-// listenAddr accepts an IP literal and a port from 1 to 65535.
-func listenAddr(s string) (string, error) {
-	host, port, err := splitHostPort("listen", s)
-	if err != nil {
-		return "", err
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil || ip.Zone() != "" {
-		return "", fmt.Errorf("listen %q: want an IP address and a port", s)
-	}
-	return netip.AddrPortFrom(ip, port).String(), nil
-}
-
-// hostnameRE matches a DNS name made of letters, digits, dots and hyphens.
-var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$`)
-
-// upstreamAddr accepts an IP literal or a host name, and a port from 1 to
-// 65535.
-func upstreamAddr(s string) (string, error) {
-	host, port, err := splitHostPort("upstream", s)
-	if err != nil {
-		return "", err
-	}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		if ip.Zone() != "" {
-			return "", fmt.Errorf("upstream %q: zoned addresses are not supported", s)
-		}
-		return netip.AddrPortFrom(ip, port).String(), nil
-	}
-	if !hostnameRE.MatchString(host) {
-		return "", fmt.Errorf("upstream %q: host is neither an IP address nor a host name", s)
-	}
-	return net.JoinHostPort(host, strconv.Itoa(int(port))), nil
-}
-
-func splitHostPort(what, s string) (string, uint16, error) {
-	host, portStr, err := net.SplitHostPort(s)
-	if err != nil {
-		return "", 0, fmt.Errorf("%s %q: %w", what, s, err)
-	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil || port == 0 {
-		return "", 0, fmt.Errorf("%s %q: port must be a number from 1 to 65535", what, s)
-	}
-	return host, uint16(port), nil
-}
-
 // checkDir accepts an absolute directory whose path nginx reads back
 // unchanged inside double quotes.
 func checkDir(dir string) error {
@@ -263,4 +213,17 @@ func msec(what string, d time.Duration) (string, error) {
 		return "", fmt.Errorf("%s %v: longer than %v", what, d, MaxTimeout)
 	}
 	return strconv.FormatInt(d.Milliseconds(), 10) + "ms", nil
+}
+
+// listenAddr accepts an IP literal and a port from 1 to 65535.
+func listenAddr(s string) (string, error) {
+	a, err := proxies.ParseAddr("listen", s, false)
+	return a.String(), err
+}
+
+// upstreamAddr accepts an IP literal or a host name, and a port from 1 to
+// 65535.
+func upstreamAddr(s string) (string, error) {
+	a, err := proxies.ParseAddr("upstream", s, true)
+	return a.String(), err
 }

@@ -163,10 +163,10 @@ func TestRenderRejects(t *testing.T) {
 		want []string
 	}{
 		{"no listen", func(s *proxies.Spec) { s.Listen = "" }, goldenDir, []string{"listen and upstream addresses are required"}},
-		{"listen host name", func(s *proxies.Spec) { s.Listen = "localhost:80" }, goldenDir, []string{`listen "localhost:80": want an IP address`}},
-		{"listen port 0", func(s *proxies.Spec) { s.Listen = "127.0.0.1:0" }, goldenDir, []string{"port must be a number from 1 to 65535"}},
-		{"listen injection", func(s *proxies.Spec) { s.Listen = "127.0.0.1:80; include /etc/passwd" }, goldenDir, []string{"port must be a number"}},
-		{"upstream injection", func(s *proxies.Spec) { s.Upstream = "a;b:80" }, goldenDir, []string{"neither an IP address nor a host name"}},
+		{"listen host name", func(s *proxies.Spec) { s.Listen = "localhost:80" }, goldenDir, []string{`listen address "localhost:80": want an IP address`}},
+		{"listen port 0", func(s *proxies.Spec) { s.Listen = "127.0.0.1:0" }, goldenDir, []string{"want a port from 1 to 65535"}},
+		{"listen injection", func(s *proxies.Spec) { s.Listen = "127.0.0.1:80; include /etc/passwd" }, goldenDir, []string{"want a port from 1 to 65535"}},
+		{"upstream injection", func(s *proxies.Spec) { s.Upstream = "a;b:80" }, goldenDir, []string{"want an IP address or a host name"}},
 		{"upstream without port", func(s *proxies.Spec) { s.Upstream = "127.0.0.1" }, goldenDir, []string{"missing port"}},
 		{"sub-millisecond idle", func(s *proxies.Spec) { s.IdleTimeout = 1500 * time.Microsecond }, goldenDir, []string{"idle timeout 1.5ms: nginx takes whole milliseconds"}},
 		{"huge response timeout", func(s *proxies.Spec) { s.ResponseTimeout = 48 * time.Hour }, goldenDir, []string{"response timeout 48h0m0s: longer than 24h0m0s"}},

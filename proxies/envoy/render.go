@@ -3,8 +3,6 @@ package envoy
 import (
 	"bytes"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 	"time"
 
@@ -372,18 +370,11 @@ func backendCluster(spec proxies.Spec, explicit bool, upstream address) cluster 
 // ipAddress splits an "ip:port" address. Envoy binds listeners and
 // reaches static endpoints by IP only; it resolves no names here.
 func ipAddress(what, hostport string) (address, error) {
-	host, port, err := net.SplitHostPort(hostport)
+	a, err := proxies.ParseAddr(what, hostport, false) // Envoy resolves no names here
 	if err != nil {
-		return address{}, fmt.Errorf("render envoy: %s address %q: %w", what, hostport, err)
+		return address{}, fmt.Errorf("render envoy: %w", err)
 	}
-	if net.ParseIP(host) == nil {
-		return address{}, fmt.Errorf("render envoy: %s address %q: want an IP address, Envoy resolves no names here", what, hostport)
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil || p < 1 || p > 65535 {
-		return address{}, fmt.Errorf("render envoy: %s address %q: want a port from 1 to 65535", what, hostport)
-	}
-	return address{SocketAddress: socketAddress{Address: quoted(host), PortValue: p}}, nil
+	return address{SocketAddress: socketAddress{Address: quoted(a.IP.String()), PortValue: int(a.Port)}}, nil
 }
 
 // formatDuration writes d in protobuf's JSON form: seconds with up to nine

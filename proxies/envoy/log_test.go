@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/racelab/racelab/backends"
 	"github.com/racelab/racelab/proxies"
 )
 
@@ -171,7 +172,7 @@ func TestRequestIDFromPath(t *testing.T) {
 		"":             "",
 	}
 	for path, want := range tests {
-		assert.Equal(t, want, requestIDFromPath(path), path)
+		assert.Equal(t, want, backends.RequestIDFromPath(path), path)
 	}
 }
 

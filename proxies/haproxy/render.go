@@ -2,9 +2,7 @@ package haproxy
 
 import (
 	"fmt"
-	"net"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"text/template"
@@ -129,10 +127,10 @@ func renderConfig(spec proxies.Spec, dir string) (string, error) {
 	if !filepath.IsAbs(dir) {
 		return "", fmt.Errorf("dir %q: want an absolute path", dir)
 	}
-	if err := checkAddr("listen", spec.Listen, true); err != nil {
+	if _, err := proxies.ParseAddr("listen", spec.Listen, false); err != nil {
 		return "", err
 	}
-	if err := checkAddr("upstream", spec.Upstream, false); err != nil {
+	if _, err := proxies.ParseAddr("upstream", spec.Upstream, true); err != nil {
 		return "", err
 	}
 	respTimeout := spec.ResponseTimeout
@@ -175,33 +173,6 @@ func renderConfig(spec proxies.Spec, dir string) (string, error) {
 		return "", err
 	}
 	return b.String(), nil
-}
-
-// hostRE is what a host name may look like in an upstream address.
-var hostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
-
-// checkAddr accepts host:port with a literal IP (or, for an upstream, a
-// plain host name) and a port in 1..65535: nothing else can reach the
-// config file.
-func checkAddr(what, addr string, ipOnly bool) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("%s address %q: %w", what, addr, err)
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
-		return fmt.Errorf("%s address %q: port must be 1..65535", what, addr)
-	}
-	if net.ParseIP(host) != nil {
-		return nil
-	}
-	if ipOnly {
-		return fmt.Errorf("%s address %q: want an IP address", what, addr)
-	}
-	if !hostRE.MatchString(host) {
-		return fmt.Errorf("%s address %q: want an IP address or a host name", what, addr)
-	}
-	return nil
 }
 
 // duration renders d in HAProxy's time format: whole seconds as "5s",

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/racelab/racelab/backends"
 	"github.com/racelab/racelab/proxies"
 )
 
@@ -91,7 +92,7 @@ func (Adapter) ParseLog(line string) (proxies.Evidence, bool) {
 		Raw:       raw,
 	}
 	if ev.RequestID == "" {
-		ev.RequestID = requestIDFromPath(logString(fields[LogPath]))
+		ev.RequestID = backends.RequestIDFromPath(logString(fields[LogPath]))
 	}
 	return ev, true
 }
@@ -125,16 +126,4 @@ func logInt(v json.RawMessage) int {
 		return 0
 	}
 	return n
-}
-
-// requestIDFromPath reads the id from a driver path, PathPrefix + id.
-func requestIDFromPath(path string) string {
-	id, ok := strings.CutPrefix(path, pathPrefix)
-	if !ok {
-		return ""
-	}
-	if i := strings.IndexAny(id, "?#/"); i >= 0 {
-		id = id[:i]
-	}
-	return id
 }
