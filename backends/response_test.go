@@ -99,3 +99,20 @@ func TestPendingBytes(t *testing.T) {
 	assert.True(t, ready, "end of stream is ready")
 	assert.Equal(t, "EOF", rerr.Error())
 }
+
+func TestRequestIDFromPath(t *testing.T) {
+	for path, want := range map[string]string{
+		"/r/0-1-v":           "0-1-v",
+		"/api/r/0-1-v":       "0-1-v",
+		"/api/r/0-1-v?x=1":   "0-1-v",
+		"/r/a/r/b":           "b",
+		"/api/r/0-1-v/extra": "0-1-v",
+		"/api/":              "",
+		"/router/x":          "",
+		"":                   "",
+	} {
+		if got := RequestIDFromPath(path); got != want {
+			t.Errorf("RequestIDFromPath(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
