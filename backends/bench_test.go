@@ -31,7 +31,7 @@ func BenchmarkIdleCloseLateness(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				c := dial(b, s)
 				c.get("lat")
-				_, err, at := c.closed()
+				_, at, err := c.closed()
 				if err != io.EOF {
 					b.Fatalf("want EOF, got %v", err)
 				}

@@ -14,7 +14,7 @@ import (
 // clientSees checks how the client experiences a backend close of style.
 func clientSees(t *testing.T, c *client, style CloseStyle) {
 	t.Helper()
-	n, err, _ := c.closed()
+	n, _, err := c.closed()
 	assert.Zero(t, n, "no bytes of a response")
 	if style == CloseRST {
 		assert.True(t, isReset(err), "want ECONNRESET, got %v", err)

@@ -118,8 +118,8 @@ func (c *client) get(id string, headers ...string) (*http.Response, string) {
 }
 
 // closed reads until the connection ends and returns the bytes it got,
-// the error that ended it (io.EOF for a FIN) and when it ended.
-func (c *client) closed() (int, error, time.Time) {
+// when it ended and the error that ended it (io.EOF for a FIN).
+func (c *client) closed() (int, time.Time, error) {
 	c.t.Helper()
 	require.NoError(c.t, c.nc.SetReadDeadline(time.Now().Add(waitFor)))
 	var buf [512]byte
@@ -128,7 +128,7 @@ func (c *client) closed() (int, error, time.Time) {
 		n, err := c.br.Read(buf[:])
 		total += n
 		if err != nil {
-			return total, err, time.Now()
+			return total, time.Now(), err
 		}
 	}
 }

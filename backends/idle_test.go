@@ -46,7 +46,7 @@ func TestIdleTimeout(t *testing.T) {
 			assert.Equal(t, response.Time, armed.Time, "armed when the response was written")
 			assert.Equal(t, armed.Time.Add(idle), armed.Deadline, "deadline is exactly the idle timeout after the response")
 
-			n, err, at := c.closed()
+			n, at, err := c.closed()
 			assert.Zero(t, n)
 			assert.ErrorIs(t, err, io.EOF, "a FIN close reads as EOF")
 			// Same process, same monotonic clock: compare directly.
@@ -79,7 +79,7 @@ func TestCloseStyles(t *testing.T) {
 			s, rec := start(t, Config{IdleTimeout: 20 * time.Millisecond, CloseStyle: tc.style})
 			c := dial(t, s)
 			c.get("c1")
-			n, err, _ := c.closed()
+			n, _, err := c.closed()
 			assert.Zero(t, n)
 			tc.check(t, err)
 			e := waitEvent(t, rec, 1, EventClose)
@@ -143,7 +143,7 @@ func TestUnreadBytesAtIdleClose(t *testing.T) {
 	c.write(late)
 	close(release)
 
-	n, rerr, _ := c.closed()
+	n, _, rerr := c.closed()
 	assert.Zero(t, n, "the late request gets no response")
 	assert.True(t, isReset(rerr), "unread bytes turn the close into an RST, got %v", rerr)
 	e := waitEvent(t, rec, 1, EventClose)
@@ -189,7 +189,7 @@ func TestManyIdleClosesAtOnce(t *testing.T) {
 	for i, c := range clients {
 		// Clients are read one after the other, so the backend's close
 		// event, not the moment a client looks, says when each closed.
-		_, err, _ := c.closed()
+		_, _, err := c.closed()
 		assert.ErrorIs(t, err, io.EOF)
 		armed := waitRequest(t, rec, "many-"+strconv.Itoa(i), EventIdleArmed)[3]
 		closed := waitEvent(t, rec, uint64(i+1), EventClose)

@@ -174,7 +174,7 @@ func TestMaxRequests(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		assert.Equal(t, i == 3, resp.Close, "request %d", i)
 	}
-	n, err, _ := c.closed()
+	n, _, err := c.closed()
 	assert.Zero(t, n)
 	assert.ErrorIs(t, err, io.EOF)
 	e := waitEvent(t, rec, 1, EventClose)
@@ -196,7 +196,7 @@ func TestMaxConnLifetime(t *testing.T) {
 		armed := waitEvent(t, rec, 1, EventIdleArmed)
 		assert.Equal(t, ReasonLifetime, armed.Reason, "the lifetime ends before the idle timeout")
 		assert.Equal(t, accepted.Add(lifetime), armed.Deadline)
-		_, err, at := c.closed()
+		_, at, err := c.closed()
 		assert.ErrorIs(t, err, io.EOF)
 		assert.False(t, at.Before(armed.Deadline), "closed %v before the end of its lifetime", armed.Deadline.Sub(at))
 		assert.Less(t, at.Sub(armed.Deadline), idleTolerance)
@@ -210,7 +210,7 @@ func TestMaxConnLifetime(t *testing.T) {
 		assert.False(t, resp.Close)
 		resp, _ = c.get("x2") // done at ~200ms: past it
 		assert.True(t, resp.Close)
-		_, err, _ := c.closed()
+		_, _, err := c.closed()
 		assert.ErrorIs(t, err, io.EOF)
 		e := waitEvent(t, rec, 1, EventClose)
 		assert.Equal(t, ReasonLifetime, e.Reason)
@@ -220,7 +220,7 @@ func TestMaxConnLifetime(t *testing.T) {
 	t.Run("a fresh connection that never sends closes at the end of its lifetime", func(t *testing.T) {
 		s, rec := start(t, Config{MaxConnLifetime: lifetime})
 		c := dial(t, s)
-		_, err, _ := c.closed()
+		_, _, err := c.closed()
 		assert.ErrorIs(t, err, io.EOF)
 		e := waitEvent(t, rec, 1, EventClose)
 		assert.Equal(t, ReasonLifetime, e.Reason)

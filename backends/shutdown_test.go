@@ -28,7 +28,7 @@ func TestCloseEndsEverything(t *testing.T) {
 	assert.NoError(t, s.Close(), "Close is idempotent")
 
 	for i, c := range []*client{fresh, busy} {
-		n, err, _ := c.closed()
+		n, _, err := c.closed()
 		assert.Zero(t, n, "client %d gets no response", i+1)
 		assert.True(t, isReset(err), "RST style, got %v", err)
 		e := rec.ForConn(uint64(i + 1))
@@ -87,7 +87,7 @@ func TestShutdownLetsInFlightFinish(t *testing.T) {
 	}()
 
 	// The idle connection closes at once, long before the handler ends.
-	_, err, at := idle.closed()
+	_, at, err := idle.closed()
 	assert.ErrorIs(t, err, io.EOF)
 	e := waitEvent(t, rec, 1, EventClose)
 	assert.Equal(t, ReasonShutdown, e.Reason)
@@ -99,7 +99,7 @@ func TestShutdownLetsInFlightFinish(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "ok busy-1\n", body)
 	assert.True(t, resp.Close)
-	_, err, _ = busy.closed()
+	_, _, err = busy.closed()
 	assert.ErrorIs(t, err, io.EOF)
 	require.NoError(t, <-done)
 	e = waitEvent(t, rec, 2, EventClose)

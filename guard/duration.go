@@ -116,15 +116,6 @@ func parseWholeUnits(s string, unit time.Duration, unitName string) (time.Durati
 
 var withUnit = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?\s*[A-Za-z]+$`)
 
-func hasLetter(s string) bool {
-	for _, c := range s {
-		if (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') {
-			return true
-		}
-	}
-	return false
-}
-
 // parseApacheTimeout parses Apache httpd's timeout syntax for
 // KeepAliveTimeout: a whole number of seconds, or with a unit among ms,
 // s, mi (minutes), h.

@@ -22,13 +22,6 @@ const (
 	HAProxyPurgePeriods = 3
 )
 
-var haproxySections = map[string]bool{
-	"global": true, "defaults": true, "frontend": true, "backend": true, "listen": true,
-	"peers": true, "resolvers": true, "userlist": true, "mailers": true, "program": true,
-	"http-errors": true, "ring": true, "cache": true, "log-forward": true, "crt-store": true,
-	"traces": true, "acme": true,
-}
-
 // haSection and haLine are package proxyconf's HAProxy section and line.
 type (
 	haSection = proxyconf.Section

@@ -26,5 +26,13 @@ if [ -n "$unformatted" ]; then
 fi
 echo "== go vet"
 go vet ./...
+echo "== staticcheck"
+# Pinned, built from the Go module proxy into the module cache's bin dir.
+STATICCHECK_VERSION=0.8.2
+gobin="$(go env GOPATH)/bin"
+if ! "$gobin/staticcheck" -version 2>/dev/null | grep -qF "($STATICCHECK_VERSION)"; then
+	go install "honnef.co/go/tools/cmd/staticcheck@v$STATICCHECK_VERSION"
+fi
+"$gobin/staticcheck" ./...
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...

@@ -1,6 +1,7 @@
 package proxyconf
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -35,7 +36,7 @@ func haCond(words []string) ([][]haTerm, error) {
 			t.neg = true
 			i++
 			if i >= len(words) {
-				return nil, fmt.Errorf("condition ends with !")
+				return nil, errors.New("condition ends with a negation")
 			}
 			w = words[i]
 		} else if strings.HasPrefix(w, "!") {
