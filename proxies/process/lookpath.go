@@ -19,7 +19,11 @@ func LookPath(a proxies.Adapter) (string, error) {
 	}
 	p, err := exec.LookPath(name)
 	if err != nil {
-		return "", fmt.Errorf("look path %s: %s not on PATH (Debian installs it in /usr/sbin): %w", a.Kind(), name, exec.ErrNotFound)
+		hint := "Debian installs it in /usr/sbin"
+		if a.Kind() == proxies.KindEnvoy {
+			hint = "Debian does not package Envoy: put an envoy binary on PATH or run it in a container"
+		}
+		return "", fmt.Errorf("look path %s: %s not on PATH (%s): %w", a.Kind(), name, hint, exec.ErrNotFound)
 	}
 	return filepath.Abs(p)
 }
