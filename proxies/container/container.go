@@ -147,6 +147,9 @@ func prepare(a proxies.Adapter, spec proxies.Spec, image string, opts []Option) 
 	if err != nil {
 		return p, nil, fmt.Errorf("render: %w", err)
 	}
+	if err := withUserFiles(bundle, spec.Config); err != nil {
+		return p, nil, fmt.Errorf("render: %w", err)
+	}
 	p.bundle = bundle
 	return p, bundle, nil
 }
