@@ -194,3 +194,83 @@ expect:
 		t.Fatalf("%d fresh-client cells of connfail, want 2", fresh)
 	}
 }
+
+// TestBYOCContainer runs the examples' before configurations in containers
+// of the bookworm image (nginx 1.22, HAProxy 2.6): the rewritten file runs
+// there as on the host. nginx fails every POST with an attributed 502 and
+// its own log line for it; HAProxy reads its errorfile from the copy the
+// container runtime injects and replays the POST the backend ran.
+func TestBYOCContainer(t *testing.T) {
+	requireEngine(t, "bookworm")
+	t.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	ex, err := filepath.Abs("../examples/byoc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scenario := filepath.Join(t.TempDir(), "container.yaml")
+	yaml := `name: byoc-container
+timescale: 0.02
+base:
+  backend_keepalive: 5s
+  trials: 4
+  method: POST
+matrix:
+  proxy:
+    - {name: nginx, kind: nginx, runtime: container, version: "1.22", config: ` + ex + `/nginx/before/etc/nginx/nginx.conf, root: ` + ex + `/nginx/before, upstream: api_backend}
+    - {name: haproxy, kind: haproxy, runtime: container, version: "2.6", config: ` + ex + `/haproxy/before/etc/haproxy/haproxy.cfg, root: ` + ex + `/haproxy/before, upstream: api}
+  fault: [processed-then-dropped]
+expect:
+  - name: nginx 1.22 in a container fails POST on the reused connection, with evidence
+    where: {proxy: nginx}
+    failure_rate: "==1"
+    attributed: "==1"
+    not_reused: "0"
+  - name: HAProxy 2.6 in a container replays the POST the backend ran
+    where: {proxy: haproxy}
+    failure_rate: "0"
+    duplicates: ">0"
+    not_reused: "0"
+`
+	if err := os.WriteFile(scenario, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := runBYOC(t, scenario)
+	if len(run.Cells) != 2 {
+		t.Fatalf("%d cells, want 2", len(run.Cells))
+	}
+	for _, cell := range run.Cells {
+		if cell.Proxy["runtime"] != "container" || cell.Proxy["image_id"] == "" {
+			t.Errorf("%s: proxy facts %v, want a container with an image id", cell.ID, cell.Proxy)
+		}
+		if cell.Config == nil || cell.Config.Route.Path != "/api/" {
+			t.Errorf("%s: config facts %+v, want route /api/", cell.ID, cell.Config)
+		}
+		switch cell.Params["proxy"] {
+		case "nginx":
+			if v := cell.Proxy["version"]; !strings.HasPrefix(v, "1.22.") {
+				t.Errorf("%s: nginx %s, want 1.22", cell.ID, v)
+			}
+			evidence := false
+			for _, r := range cell.Sample {
+				for _, ev := range r.Proxy {
+					if strings.Contains(ev.Raw, "upstream prematurely closed connection") {
+						evidence = true
+					}
+				}
+			}
+			if !evidence {
+				t.Errorf("%s: no nginx log line says the upstream closed the connection", cell.ID)
+			}
+		case "haproxy":
+			copied := false
+			for _, ch := range cell.Config.Changes {
+				if ch.Directive == "file" && strings.HasSuffix(ch.Old, "/errors/503.http") {
+					copied = true
+				}
+			}
+			if !copied {
+				t.Errorf("%s: no change copies the errorfile into the container: %+v", cell.ID, cell.Config.Changes)
+			}
+		}
+	}
+}
