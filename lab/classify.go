@@ -162,7 +162,7 @@ func notReused(o observation, b *results.BackendEvidence) (string, bool) {
 		return "", false
 	}
 	if idle := pc.Time.Sub(o.primeDone); !o.primeDone.IsZero() && o.proxyIdle > 0 && idle < o.proxyIdle/2 {
-		return fmt.Sprintf("the proxy closed conn %d %s after its response, well before its %s idle timeout: it does not keep idle upstream connections", o.pooled, fmtDur(idle), o.proxyIdle), true
+		return fmt.Sprintf("the proxy closed pooled conn %d %s after its response, well before its %s idle timeout, and sent the request on conn %d (no pooling, or a surplus idle connection it drops at once)", o.pooled, fmtDur(idle), o.proxyIdle, b.Conns[0]), true
 	}
 	return "", false
 }
