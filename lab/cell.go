@@ -127,7 +127,7 @@ func (cr *cellRun) backendConfig() backends.Config {
 func (cr *cellRun) start(ctx context.Context) error {
 	c := cr.cell
 	if c.BackendDown {
-		addr, err := FreeAddr()
+		addr, err := freeAddr()
 		if err != nil {
 			return err
 		}
@@ -152,7 +152,7 @@ func (cr *cellRun) start(ctx context.Context) error {
 	if c.Proxy.Config != "" {
 		// The user's file decides idle timeout, retries and reuse; every
 		// other upstream in it points at a port nothing listens on.
-		closed, err := FreeAddr()
+		closed, err := freeAddr()
 		if err != nil {
 			return err
 		}
@@ -188,7 +188,7 @@ func (cr *cellRun) useConfig(p proxies.Instance) error {
 	c := cr.cell
 	cr.config = &results.ConfigFacts{Path: c.Proxy.Config, Upstream: c.Proxy.Upstream, Route: b.Route,
 		Changes: b.Changes, Settings: b.Effective}
-	idle, err := ConfigIdle(proxies.Kind(c.Proxy.Kind), b.Effective)
+	idle, err := configIdle(proxies.Kind(c.Proxy.Kind), b.Effective)
 	if err != nil {
 		return err
 	}

@@ -10,18 +10,18 @@ import (
 	"time"
 
 	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/internal/process"
 	"github.com/racelab/racelab/internal/proxyconf"
 	"github.com/racelab/racelab/proxies"
-	"github.com/racelab/racelab/proxies/process"
 	"github.com/racelab/racelab/scenarios"
 )
 
-// ConfigIdle is the upstream idle timeout a user's configuration sets for
+// configIdle is the upstream idle timeout a user's configuration sets for
 // the upstream under test, read from the rendered bundle's effective
 // settings ("idle_timeout", in the proxy's own time syntax, unscaled).
 // For HAProxy it is pool-purge-delay: an idle connection lives 2 to 3
 // times that long.
-func ConfigIdle(kind proxies.Kind, eff map[string]proxies.Setting) (time.Duration, error) {
+func configIdle(kind proxies.Kind, eff map[string]proxies.Setting) (time.Duration, error) {
 	s, ok := eff["idle_timeout"]
 	if !ok || s.Value == "" {
 		return 0, fmt.Errorf("%s configuration: no idle timeout for the upstream under test", kind)
@@ -77,7 +77,7 @@ func CheckConfigs(ctx context.Context, cells []scenarios.Cell) error {
 
 func checkConfig(ctx context.Context, c *scenarios.Cell) error {
 	kind := proxies.Kind(c.Proxy.Kind)
-	a, ok := Adapter(kind)
+	a, ok := adapterFor(kind)
 	if !ok {
 		return fmt.Errorf("config %s: no adapter for proxy kind %q", c.Proxy.Config, kind)
 	}
@@ -102,11 +102,11 @@ func checkConfig(ctx context.Context, c *scenarios.Cell) error {
 	return nil
 }
 
-// InspectConfig renders a user's proxy configuration into a temporary
+// inspectConfig renders a user's proxy configuration into a temporary
 // directory, without starting anything, and returns what it became: the
 // route, the file's own settings (Effective) and racelab's changes.
-func InspectConfig(kind proxies.Kind, path, root, upstream string) (*proxies.Bundle, error) {
-	a, ok := Adapter(kind)
+func inspectConfig(kind proxies.Kind, path, root, upstream string) (*proxies.Bundle, error) {
+	a, ok := adapterFor(kind)
 	if !ok {
 		return nil, fmt.Errorf("proxy kind %q takes no configuration file here", kind)
 	}
@@ -129,11 +129,11 @@ func InspectConfig(kind proxies.Kind, path, root, upstream string) (*proxies.Bun
 // 500ms. The one expectation is the fix: no failure with the longer
 // keep-alive.
 func ConfigDemoScenario(kind proxies.Kind, path, root, upstream string) (*scenarios.Scenario, error) {
-	b, err := InspectConfig(kind, path, root, upstream)
+	b, err := inspectConfig(kind, path, root, upstream)
 	if err != nil {
 		return nil, err
 	}
-	idle, err := ConfigIdle(kind, b.Effective)
+	idle, err := configIdle(kind, b.Effective)
 	if err != nil {
 		return nil, err
 	}

@@ -10,19 +10,19 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/racelab/racelab/internal/goproxy"
 	"github.com/racelab/racelab/proxies"
-	"github.com/racelab/racelab/proxies/goproxy"
 	"github.com/racelab/racelab/scenarios"
 )
 
-// Launcher starts a proxy for a cell. spec has Upstream, IdleTimeout,
+// launchFunc starts a proxy for a cell. spec has Upstream, IdleTimeout,
 // Retry, Variant and Reuse set; a launcher fills in Listen (and
 // AdminListen) itself. On error it may return a partially started
 // instance, which the caller stops.
-type Launcher func(ctx context.Context, cell *scenarios.Cell, spec proxies.Spec, env *Env) (proxies.Instance, error)
+type launchFunc func(ctx context.Context, cell *scenarios.Cell, spec proxies.Spec, env *runEnv) (proxies.Instance, error)
 
-// Env carries run-wide settings to launchers.
-type Env struct {
+// runEnv carries run-wide settings to launchers.
+type runEnv struct {
 	RunID string
 	// Logger receives the lab's log records (never nil).
 	Logger *slog.Logger
@@ -32,43 +32,43 @@ type Env struct {
 
 var (
 	launchMu  sync.RWMutex
-	launchers = map[proxies.Runtime]Launcher{
+	launchers = map[proxies.Runtime]launchFunc{
 		proxies.RuntimeEmbedded: launchEmbedded,
 	}
 	adapters = map[proxies.Kind]proxies.Adapter{}
 )
 
-// RegisterLauncher makes a runtime available to cells.
-func RegisterLauncher(rt proxies.Runtime, l Launcher) {
+// registerLauncher makes a runtime available to cells.
+func registerLauncher(rt proxies.Runtime, l launchFunc) {
 	launchMu.Lock()
 	defer launchMu.Unlock()
 	launchers[rt] = l
 }
 
-// RegisterAdapter makes a proxy kind available to the process and
+// registerAdapter makes a proxy kind available to the process and
 // container runtimes.
-func RegisterAdapter(a proxies.Adapter) {
+func registerAdapter(a proxies.Adapter) {
 	launchMu.Lock()
 	defer launchMu.Unlock()
 	adapters[a.Kind()] = a
 }
 
-// Adapter returns the registered adapter for kind.
-func Adapter(kind proxies.Kind) (proxies.Adapter, bool) {
+// adapterFor returns the registered adapter for kind.
+func adapterFor(kind proxies.Kind) (proxies.Adapter, bool) {
 	launchMu.RLock()
 	defer launchMu.RUnlock()
 	a, ok := adapters[kind]
 	return a, ok
 }
 
-func launcher(rt proxies.Runtime) (Launcher, bool) {
+func launcher(rt proxies.Runtime) (launchFunc, bool) {
 	launchMu.RLock()
 	defer launchMu.RUnlock()
 	l, ok := launchers[rt]
 	return l, ok
 }
 
-func launchEmbedded(ctx context.Context, _ *scenarios.Cell, spec proxies.Spec, _ *Env) (proxies.Instance, error) {
+func launchEmbedded(ctx context.Context, _ *scenarios.Cell, spec proxies.Spec, _ *runEnv) (proxies.Instance, error) {
 	spec.Listen = "127.0.0.1:0"
 	p, err := goproxy.Start(ctx, spec)
 	if err != nil {
@@ -77,10 +77,10 @@ func launchEmbedded(ctx context.Context, _ *scenarios.Cell, spec proxies.Spec, _
 	return p, nil
 }
 
-// FreeAddr returns a loopback address with a port that was free a moment
+// freeAddr returns a loopback address with a port that was free a moment
 // ago, for proxies that must be told their port. Callers retry on a bind
 // failure: another process may take the port in between.
-func FreeAddr() (string, error) {
+func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("find a free port: %w", err)
@@ -91,7 +91,7 @@ func FreeAddr() (string, error) {
 
 // startProxy starts the cell's proxy, retrying with fresh ports when a
 // port was taken between probing and binding.
-func startProxy(ctx context.Context, cell *scenarios.Cell, spec proxies.Spec, env *Env) (proxies.Instance, error) {
+func startProxy(ctx context.Context, cell *scenarios.Cell, spec proxies.Spec, env *runEnv) (proxies.Instance, error) {
 	rt := proxies.Runtime(cell.Proxy.Runtime)
 	l, ok := launcher(rt)
 	if !ok {

@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/racelab/racelab/images"
+	"github.com/racelab/racelab/internal/container"
+	"github.com/racelab/racelab/internal/images"
+	"github.com/racelab/racelab/internal/process"
 	"github.com/racelab/racelab/proxies"
-	"github.com/racelab/racelab/proxies/container"
-	"github.com/racelab/racelab/proxies/process"
 	"github.com/racelab/racelab/scenarios"
 )
 
@@ -129,7 +129,7 @@ func (c *checker) check(ctx context.Context, cells []scenarios.Cell) error {
 		kind := proxies.Kind(p.Kind)
 		switch proxies.Runtime(p.Runtime) {
 		case proxies.RuntimeProcess:
-			a, ok := Adapter(kind)
+			a, ok := adapterFor(kind)
 			if !ok {
 				add("proxy kind "+p.Kind, "this build has no adapter for it", cell.ID)
 				continue

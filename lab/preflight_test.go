@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/racelab/racelab/internal/container"
 	"github.com/racelab/racelab/proxies"
-	"github.com/racelab/racelab/proxies/container"
 	"github.com/racelab/racelab/scenarios"
 )
 

@@ -40,7 +40,7 @@ type config struct {
 	evidenceWait      time.Duration
 	settle            time.Duration
 	attributionWindow time.Duration
-	env               Env
+	env               runEnv
 	logger            *slog.Logger
 	shard             [2]int
 	args              []string

@@ -5,22 +5,22 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/racelab/racelab/images"
+	"github.com/racelab/racelab/internal/container"
+	"github.com/racelab/racelab/internal/images"
+	"github.com/racelab/racelab/internal/process"
 	"github.com/racelab/racelab/proxies"
-	"github.com/racelab/racelab/proxies/container"
 	"github.com/racelab/racelab/proxies/envoy"
 	"github.com/racelab/racelab/proxies/haproxy"
 	"github.com/racelab/racelab/proxies/nginx"
-	"github.com/racelab/racelab/proxies/process"
 	"github.com/racelab/racelab/scenarios"
 )
 
 func init() {
-	RegisterAdapter(nginx.Adapter{})
-	RegisterAdapter(haproxy.Adapter{})
-	RegisterAdapter(envoy.Adapter{})
-	RegisterLauncher(proxies.RuntimeProcess, launchProcess)
-	RegisterLauncher(proxies.RuntimeContainer, launchContainer)
+	registerAdapter(nginx.Adapter{})
+	registerAdapter(haproxy.Adapter{})
+	registerAdapter(envoy.Adapter{})
+	registerLauncher(proxies.RuntimeProcess, launchProcess)
+	registerLauncher(proxies.RuntimeContainer, launchContainer)
 }
 
 // Available reports whether a proxy kind can run as a process here: nil
@@ -29,7 +29,7 @@ func Available(kind proxies.Kind) error {
 	if kind == proxies.KindGo {
 		return nil
 	}
-	a, ok := Adapter(kind)
+	a, ok := adapterFor(kind)
 	if !ok {
 		return fmt.Errorf("no adapter for proxy kind %q", kind)
 	}
@@ -40,19 +40,19 @@ func Available(kind proxies.Kind) error {
 // fillAddrs picks the ports an external proxy must be told.
 func fillAddrs(spec *proxies.Spec) error {
 	var err error
-	if spec.Listen, err = FreeAddr(); err != nil {
+	if spec.Listen, err = freeAddr(); err != nil {
 		return err
 	}
 	if spec.Kind == proxies.KindEnvoy {
-		if spec.AdminListen, err = FreeAddr(); err != nil {
+		if spec.AdminListen, err = freeAddr(); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func launchProcess(ctx context.Context, cell *scenarios.Cell, spec proxies.Spec, env *Env) (proxies.Instance, error) {
-	a, ok := Adapter(spec.Kind)
+func launchProcess(ctx context.Context, cell *scenarios.Cell, spec proxies.Spec, env *runEnv) (proxies.Instance, error) {
+	a, ok := adapterFor(spec.Kind)
 	if !ok {
 		return nil, fmt.Errorf("no adapter for proxy kind %q", spec.Kind)
 	}
@@ -72,8 +72,8 @@ func launchProcess(ctx context.Context, cell *scenarios.Cell, spec proxies.Spec,
 	return p, nil
 }
 
-func launchContainer(ctx context.Context, cell *scenarios.Cell, spec proxies.Spec, env *Env) (proxies.Instance, error) {
-	a, ok := Adapter(spec.Kind)
+func launchContainer(ctx context.Context, cell *scenarios.Cell, spec proxies.Spec, env *runEnv) (proxies.Instance, error) {
+	a, ok := adapterFor(spec.Kind)
 	if !ok {
 		return nil, fmt.Errorf("no adapter for proxy kind %q", spec.Kind)
 	}

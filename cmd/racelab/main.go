@@ -5,7 +5,7 @@ package main
 import (
 	"os"
 
-	"github.com/racelab/racelab/cli"
+	"github.com/racelab/racelab/internal/cli"
 )
 
 func main() {

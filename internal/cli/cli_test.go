@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/racelab/racelab/guard"
-	"github.com/racelab/racelab/images"
+	"github.com/racelab/racelab/internal/images"
 	"github.com/racelab/racelab/lab"
 	"github.com/racelab/racelab/proxies"
 )
@@ -200,7 +200,7 @@ func interruptRun(t *testing.T, minTrials int, stopWithin time.Duration, args ..
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "racelab")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/racelab").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/racelab").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	out := filepath.Join(dir, "out.jsonl")

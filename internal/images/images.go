@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/racelab/racelab/internal/container"
 	"github.com/racelab/racelab/proxies"
-	"github.com/racelab/racelab/proxies/container"
 )
 
 // Image references and labels.

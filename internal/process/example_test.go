@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/racelab/racelab/internal/process"
 	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/proxies/nginx"
-	"github.com/racelab/racelab/proxies/process"
 )
 
 // Start nginx in front of a backend, then stop it.

@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/racelab/racelab/proxies/container"
+	"github.com/racelab/racelab/internal/container"
 )
 
 // About, Commands and Examples are the help of `racelab images`; the

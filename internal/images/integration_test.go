@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/racelab/racelab/internal/container"
 	"github.com/racelab/racelab/proxies"
-	"github.com/racelab/racelab/proxies/container"
 )
 
 // EnvBuildSuites lists the suites the integration test builds (comma

@@ -47,8 +47,8 @@ func TestBYOCExamples(t *testing.T) {
 		host     string // the route's Host ("" when any host routes)
 		repoint  string // the directive naming api-1 before the change
 	}{
-		{proxies.KindNginx, "../examples/byoc/nginx.yaml", "shop.example.com", "server"},
-		{proxies.KindHAProxy, "../examples/byoc/haproxy.yaml", "", "server"},
+		{proxies.KindNginx, "../../examples/byoc/nginx.yaml", "shop.example.com", "server"},
+		{proxies.KindHAProxy, "../../examples/byoc/haproxy.yaml", "", "server"},
 	}
 	for _, c := range cases {
 		t.Run(string(c.kind), func(t *testing.T) {
@@ -90,7 +90,7 @@ func TestBYOCExamples(t *testing.T) {
 // HAProxy file (old → new, each must match once).
 func copyHAProxyTree(t *testing.T, dst string, edits ...[2]string) {
 	t.Helper()
-	if err := os.CopyFS(dst, os.DirFS("../examples/byoc/haproxy/before")); err != nil {
+	if err := os.CopyFS(dst, os.DirFS("../../examples/byoc/haproxy/before")); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dst, "etc/haproxy/haproxy.cfg")
@@ -203,7 +203,7 @@ expect:
 func TestBYOCContainer(t *testing.T) {
 	requireEngine(t, "bookworm")
 	t.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-	ex, err := filepath.Abs("../examples/byoc")
+	ex, err := filepath.Abs("../../examples/byoc")
 	if err != nil {
 		t.Fatal(err)
 	}

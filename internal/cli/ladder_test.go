@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/racelab/racelab/images"
-	"github.com/racelab/racelab/proxies/container"
+	"github.com/racelab/racelab/internal/container"
+	"github.com/racelab/racelab/internal/images"
 )
 
 // requireEngine skips without a Docker engine (failing in CI, which has

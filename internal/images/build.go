@@ -16,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/racelab/racelab/internal/container"
 	"github.com/racelab/racelab/proxies"
-	"github.com/racelab/racelab/proxies/container"
 )
 
 // imagePath is the PATH of a racelab image, which has no other ENV.

@@ -6,8 +6,8 @@ import (
 	"os"
 	"os/signal"
 
+	"github.com/racelab/racelab/internal/container"
 	"github.com/racelab/racelab/proxies"
-	"github.com/racelab/racelab/proxies/container"
 	"github.com/racelab/racelab/proxies/nginx"
 )
 

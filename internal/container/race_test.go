@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/racelab/racelab/backends"
-	"github.com/racelab/racelab/images"
+	"github.com/racelab/racelab/internal/container"
+	"github.com/racelab/racelab/internal/images"
 	"github.com/racelab/racelab/proxies"
-	"github.com/racelab/racelab/proxies/container"
 	"github.com/racelab/racelab/proxies/haproxy"
 	"github.com/racelab/racelab/proxies/nginx"
 )

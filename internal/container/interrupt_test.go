@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/racelab/racelab/internal/container"
 	"github.com/racelab/racelab/proxies"
-	"github.com/racelab/racelab/proxies/container"
 	"github.com/racelab/racelab/proxies/nginx"
 )
 

@@ -16,8 +16,8 @@ import (
 // The nginx example tree: a Debian-layout configuration whose upstream
 // api_backend keeps idle connections 60s (before) or 3s (after).
 const (
-	beforeConf = "../examples/byoc/nginx/before/etc/nginx/nginx.conf"
-	beforeRoot = "../examples/byoc/nginx/before"
+	beforeConf = "../../examples/byoc/nginx/before/etc/nginx/nginx.conf"
+	beforeRoot = "../../examples/byoc/nginx/before"
 )
 
 // guard --verify on a configuration file runs that file: the lab agrees

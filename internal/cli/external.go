@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/racelab/racelab/images"
+	"github.com/racelab/racelab/internal/images"
 )
 
 // runImages runs `racelab images COMMAND`: the command word first, then
