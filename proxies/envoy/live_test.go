@@ -18,9 +18,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/racelab/racelab/internal/process"
 	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/proxies/envoy"
-	"github.com/racelab/racelab/proxies/process"
 )
 
 // Live tests run a real Envoy through the process runtime. They skip

@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/racelab/racelab/internal/process"
 	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/proxies/envoy"
-	"github.com/racelab/racelab/proxies/process"
 )
 
 // Live tests of a team's own bootstrap (testdata/user), rewritten by

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/internal/process"
 	"github.com/racelab/racelab/proxies"
-	"github.com/racelab/racelab/proxies/process"
 )
 
 // IdleLifetimeBounds is the range of HAProxy's effective idle lifetime for

@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/racelab/racelab/internal/process"
 	"github.com/racelab/racelab/proxies"
-	"github.com/racelab/racelab/proxies/process"
 )
 
 // TestLiveStopLeavesNoProcess: the stop signal ends master and worker

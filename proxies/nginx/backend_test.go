@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/internal/process"
 	"github.com/racelab/racelab/proxies"
-	"github.com/racelab/racelab/proxies/process"
 )
 
 // requireNginx skips the test when no nginx binary is installed.

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/internal/process"
 	"github.com/racelab/racelab/proxies"
-	"github.com/racelab/racelab/proxies/process"
 )
 
 func explicitSpec(upstream string, idle time.Duration, retry proxies.Retry) proxies.Spec {

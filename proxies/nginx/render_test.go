@@ -12,8 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/racelab/racelab/internal/process"
 	"github.com/racelab/racelab/proxies"
-	"github.com/racelab/racelab/proxies/process"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
