@@ -48,25 +48,37 @@ func GuardVerifier(opts ...Option) guard.Verifier {
 			// pool-purge-delay.
 			proxyIdle = req.ProxyIdle / 3
 		}
-		det := verifyCell(kind, proxyIdle, req.BackendKeepAlive, float64(verifyProxyIdle)/float64(req.ProxyIdle))
-		det.Mode, det.Trials = scenarios.ModeDeterministic, verifyTrials
-		det.Gap = scenarios.AutoGap(det.BackendKeepAlive, det.ProxyIdle)
-		tim := verifyCell(kind, proxyIdle, req.BackendKeepAlive, float64(verifyTimingKeepAlive)/float64(req.BackendKeepAlive))
-		tim.Mode, tim.Trials, tim.Offsets = scenarios.ModeTiming, verifyTimingTrials, scenarios.DefaultOffsets()
-		tim.Index = 1
-		var out guard.VerifyResult
-		for _, c := range []struct {
-			cell *scenarios.Cell
-			dst  *guard.ScenarioResult
-		}{{det, &out.Deterministic}, {tim, &out.Timing}} {
-			res := RunCell(ctx, c.cell, opts...)
-			if res.Err != nil {
-				return out, fmt.Errorf("verify %s cell: %w", c.cell.Mode, res.Err)
-			}
-			*c.dst = scenarioResult(c.cell, res)
-		}
-		return out, nil
+		return verifyPair(ctx, req, opts, func(scale float64) *scenarios.Cell {
+			return verifyCell(kind, proxyIdle, req.BackendKeepAlive, scale)
+		}, func(_ *scenarios.Cell, _ *CellResult, r *guard.ScenarioResult) {})
 	}
+}
+
+// verifyPair runs the verification's two cells, made by cell for a
+// timescale: a deterministic one scaled so the proxy's idle timeout lasts
+// verifyProxyIdle, and a timing one scaled so the backend's keep-alive
+// lasts verifyTimingKeepAlive. note may amend each cell's result.
+func verifyPair(ctx context.Context, req guard.VerifyRequest, opts []Option, cell func(scale float64) *scenarios.Cell,
+	note func(*scenarios.Cell, *CellResult, *guard.ScenarioResult)) (guard.VerifyResult, error) {
+	det := cell(float64(verifyProxyIdle) / float64(req.ProxyIdle))
+	det.Mode, det.Trials, det.GapAuto = scenarios.ModeDeterministic, verifyTrials, det.Proxy.Config != ""
+	det.Gap = scenarios.AutoGap(det.BackendKeepAlive, det.ProxyIdle)
+	tim := cell(float64(verifyTimingKeepAlive) / float64(req.BackendKeepAlive))
+	tim.Mode, tim.Trials, tim.Offsets = scenarios.ModeTiming, verifyTimingTrials, scenarios.DefaultOffsets()
+	tim.Index = 1
+	var out guard.VerifyResult
+	for _, c := range []struct {
+		cell *scenarios.Cell
+		dst  *guard.ScenarioResult
+	}{{det, &out.Deterministic}, {tim, &out.Timing}} {
+		res := RunCell(ctx, c.cell, opts...)
+		if res.Err != nil {
+			return out, fmt.Errorf("verify %s cell: %w", c.cell.Mode, res.Err)
+		}
+		*c.dst = scenarioResult(c.cell, res)
+		note(c.cell, res, c.dst)
+	}
+	return out, nil
 }
 
 func verifyCell(kind proxies.Kind, proxyIdle, keepAlive time.Duration, scale float64) *scenarios.Cell {
@@ -116,10 +128,9 @@ func verifyConfig(ctx context.Context, req guard.VerifyRequest, opts []Option) (
 	if err := Available(kind); err != nil {
 		return guard.VerifyResult{}, fmt.Errorf("verify %s: the file runs on %s itself: %w", ref.Path, kind, err)
 	}
-	cell := func(scale float64, index int) *scenarios.Cell {
+	cell := func(scale float64) *scenarios.Cell {
 		sc := func(d time.Duration) time.Duration { return time.Duration(float64(d) * scale).Round(time.Millisecond) }
 		c := &scenarios.Cell{
-			Index:            index,
 			Proxy:            scenarios.Proxy{Kind: ref.Kind, Runtime: string(proxies.RuntimeProcess), Config: ref.Path, Root: ref.Root, Upstream: ref.Upstream},
 			ProxyIdle:        max(sc(req.ProxyIdle), time.Millisecond),
 			BackendKeepAlive: max(sc(req.BackendKeepAlive), time.Millisecond),
@@ -135,27 +146,11 @@ func verifyConfig(ctx context.Context, req guard.VerifyRequest, opts []Option) (
 		c.Params = map[string]string{"proxy": string(kind), "kind": string(kind), "config": ref.Path, "upstream": ref.Upstream}
 		return c
 	}
-	det := cell(float64(verifyProxyIdle)/float64(req.ProxyIdle), 0)
-	det.Mode, det.Trials, det.GapAuto = scenarios.ModeDeterministic, verifyTrials, true
-	det.Gap = scenarios.AutoGap(det.BackendKeepAlive, det.ProxyIdle)
-	tim := cell(float64(verifyTimingKeepAlive)/float64(req.BackendKeepAlive), 1)
-	tim.Mode, tim.Trials, tim.Offsets = scenarios.ModeTiming, verifyTimingTrials, scenarios.DefaultOffsets()
-	var out guard.VerifyResult
-	for _, c := range []struct {
-		cell *scenarios.Cell
-		dst  *guard.ScenarioResult
-	}{{det, &out.Deterministic}, {tim, &out.Timing}} {
-		res := RunCell(ctx, c.cell, opts...)
-		if res.Err != nil {
-			return out, fmt.Errorf("verify %s cell on %s: %w", c.cell.Mode, ref.Path, res.Err)
-		}
-		r := scenarioResult(c.cell, res)
+	return verifyPair(ctx, req, opts, cell, func(c *scenarios.Cell, res *CellResult, r *guard.ScenarioResult) {
 		if s := res.Summary(); s.HiddenRetry > 0 {
 			r.Reproduced = true
 			r.Summary += fmt.Sprintf(", %d hidden by a retry of the file's own", s.HiddenRetry)
 		}
 		r.Summary = "your file " + ref.Path + ": " + r.Summary
-		*c.dst = r
-	}
-	return out, nil
+	})
 }

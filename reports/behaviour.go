@@ -162,7 +162,7 @@ func behaviourText(c *BehaviourCell) string {
 }
 
 var outcomeWords = map[results.Outcome]string{
-	results.OK: "200", results.OKAfterHiddenRetry: "200", results.Proxy502: "502", results.Proxy503: "503",
+	results.OK: "200", results.OKAfterHiddenRetry: "200", results.NotReused: "200 (not on the pooled connection)", results.Proxy502: "502", results.Proxy503: "503",
 	results.Proxy504: "504", results.ClientEOF: "connection dropped", results.ClientReset: "connection reset",
 	results.ClientTimeout: "timeout", results.Backend5xx: "backend 5xx", results.Other: "other",
 }

@@ -63,7 +63,7 @@ func TestVersionLadder(t *testing.T) {
 		"What changed between versions:",
 		// nginx 1.29.7 made upstream keep-alive the default: the race
 		// appears in the defaults variant.
-		"nginx (defaults) retry=off method=POST client=fresh fault=close-on-reuse margin=-9s: 1.26 ok=3 -> 1.30 proxy_502=3",
+		"nginx (defaults) retry=off method=POST client=fresh fault=close-on-reuse margin=-9s: 1.26 not_reused=3 -> 1.30 proxy_502=3",
 		// HAProxy 3.0 drops a fresh client connection where 2.6 said 502.
 		"haproxy (explicit) retry=off method=GET client=fresh fault=close-on-reuse margin=-9s: 2.6 proxy_502=3 -> 3.0 client_eof=3",
 	} {
