@@ -120,13 +120,17 @@ func (s *Scenario) expand() ([]Cell, Problems) {
 		seed = 1
 	}
 	axes := s.Matrix.axes()
+	const maxCells = 10000
 	total := 1
 	for _, a := range axes {
-		total *= a.n
+		// Stop multiplying past the bound: a product of long axes would
+		// overflow.
+		if total *= a.n; total > maxCells {
+			break
+		}
 	}
-	const maxCells = 10000
 	if total > maxCells {
-		addProb(Problem{Path: "matrix", Msg: fmt.Sprintf("%d cells: at most %d", total, maxCells)})
+		addProb(Problem{Path: "matrix", Msg: fmt.Sprintf("more than %d cells (at least %d): split the matrix or use --shard", maxCells, total)})
 		return nil, probs
 	}
 	cells := make([]Cell, 0, total)
@@ -381,8 +385,10 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 			} else if n := (sw.To.D()-sw.From.D())/sw.Step.D() + 1; n > 1000 {
 				bad("base.sweep", "sweep has %d offsets: at most 1000", n)
 			} else {
-				for o := sw.From.D(); o <= sw.To.D(); o += sw.Step.D() {
-					c.Offsets = append(c.Offsets, o)
+				// By count, not by o += step: near the largest duration
+				// the sum would overflow and the loop never end.
+				for i := time.Duration(0); i < n; i++ {
+					c.Offsets = append(c.Offsets, sw.From.D()+i*sw.Step.D())
 				}
 			}
 		}
