@@ -178,7 +178,7 @@ base:
 	}
 	for i, r := range recs {
 		if r.OffsetNS == nil || r.ScheduledOffsetNS == nil {
-			t.Fatalf("trial %d has no offset", i)
+			t.Fatalf("trial %d has no offset (priming request: %q; status %d)", i, r.PrimeError, r.Status)
 		}
 		want := int64(-500*time.Microsecond + time.Duration(i%6)*500*time.Microsecond)
 		if *r.ScheduledOffsetNS != want {

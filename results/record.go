@@ -149,6 +149,10 @@ type Record struct {
 	// PrimeError is set when the priming request failed: the victim then
 	// went out with no known pooled connection.
 	PrimeError string `json:"prime_error,omitempty"`
+	// PrimeRetried is set when the first priming request failed and a
+	// second one went out (what the first met); the trial then measured
+	// as usual.
+	PrimeRetried string `json:"prime_retried,omitempty"`
 	// BackendRestarted: the backend restarted gracefully just before the
 	// victim left (a residual-race scenario).
 	BackendRestarted bool `json:"backend_restarted,omitempty"`
