@@ -4,19 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/racelab/racelab/internal/proxyconf"
 )
 
 // Size limits keep a reader bounded on any input.
 const (
-	maxFileSize  = 8 << 20  // one config file
-	maxTotalSize = 64 << 20 // all files of one source, includes too
-	maxFiles     = 1024     // files of one source
-	maxDepth     = 16       // nested includes
+	maxFileSize  = proxyconf.MaxFileSize // one config file
+	maxTotalSize = 64 << 20              // all files of one source, includes too
+	maxFiles     = 1024                  // files of one source
+	maxDepth     = 16                    // nested includes
 )
 
 // ReadOption tunes a reader.
@@ -189,39 +189,12 @@ func (c *readConfig) read(path string) ([]byte, error) {
 	return data, nil
 }
 
-// fileSystem is what readers that follow includes need; tests and fuzz
+// fileSystem is what readers that follow includes need (the parsers'
+// own: one implementation for the guard and the runner); tests and fuzz
 // targets use an in-memory one.
-type fileSystem interface {
-	ReadFile(name string) ([]byte, error)
-	// Glob returns the sorted names matching pattern.
-	Glob(pattern string) ([]string, error)
-	IsDir(name string) bool
-}
+type fileSystem = proxyconf.FS
 
-type osFS struct{}
-
-func (osFS) ReadFile(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxFileSize)
-	}
-	return data, nil
-}
-
-func (osFS) Glob(pattern string) ([]string, error) { return filepath.Glob(pattern) }
-
-func (osFS) IsDir(name string) bool {
-	st, err := os.Stat(name)
-	return err == nil && st.IsDir()
-}
+type osFS = proxyconf.OSFS
 
 // hasMeta reports glob metacharacters.
 func hasMeta(p string) bool { return strings.ContainsAny(p, `*?[`) }

@@ -31,8 +31,6 @@ type cellRun struct {
 	proxyIdle time.Duration
 	// prevFrom is where the previous trial's backend events start.
 	prevFrom int
-	// note is a measured fact about the cell for its cell_end line.
-	note string
 	// generation counts backend starts (restarts included).
 	generation int
 	waits      evidenceWaits
@@ -84,7 +82,8 @@ func runCell(ctx context.Context, cell *scenarios.Cell, cfg *config, out *result
 			res.Err = errors.Join(res.Err, fmt.Errorf("panic: %v", p))
 		}
 		res.Err = errors.Join(res.Err, cr.stop())
-		end := results.Cell{Type: results.TypeCellEnd, ID: cell.ID, Proxy: proxy, Note: cr.note, Config: cr.config}
+		end := results.Cell{Type: results.TypeCellEnd, ID: cell.ID, Proxy: proxy, Note: reuseNote(res.Result.Summary()),
+			Config: cr.config}
 		if res.Err != nil {
 			end.Error = res.Err.Error()
 		}
@@ -266,16 +265,7 @@ func (cr *cellRun) trials(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	rng := c.Rand()
-	failures, notReused, trials := 0, 0, 0
-	defer func() {
-		switch {
-		case trials == 0 || notReused == 0:
-		case notReused == trials:
-			cr.note = fmt.Sprintf("this proxy configuration does not reuse its pooled upstream connection here: the race cannot happen (0 of %d victims went out on a reused connection)", trials)
-		default:
-			cr.note = fmt.Sprintf("%d of %d victims did not go out on the pooled connection (not_reused)", notReused, trials)
-		}
-	}()
+	failures := 0
 	for seq := 0; seq < maxTrials; seq++ {
 		if seq >= c.Trials && c.MaxTrials > 0 {
 			lo, hi := results.Wilson(failures, seq)
@@ -290,12 +280,8 @@ func (cr *cellRun) trials(ctx context.Context) error {
 			}
 			return fmt.Errorf("cell %s trial %d: %w", c.ID, seq, err)
 		}
-		trials++
 		if rec.Outcome.Failed() {
 			failures++
-		}
-		if rec.Outcome == results.NotReused {
-			notReused++
 		}
 		if err := cr.sink(rec); err != nil {
 			return err
@@ -349,4 +335,18 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// reuseNote says, for a cell's cell_end line, when victims did not go out
+// on the pooled connection: all of them means the race cannot happen with
+// this proxy configuration.
+func reuseNote(s results.Summary) string {
+	n := s.Counts[results.NotReused]
+	switch {
+	case n == 0:
+		return ""
+	case n == s.Trials:
+		return fmt.Sprintf("this proxy configuration does not reuse its pooled upstream connection here: the race cannot happen (0 of %d victims went out on a reused connection)", s.Trials)
+	}
+	return fmt.Sprintf("%d of %d victims did not go out on the pooled connection (not_reused)", n, s.Trials)
 }

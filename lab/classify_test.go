@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -125,5 +126,20 @@ func TestClientSeesCleanCloseAsEOF(t *testing.T) {
 		if tc.want == "" && r.Status != 502 {
 			t.Errorf("reply %q: status %d", tc.reply, r.Status)
 		}
+	}
+}
+
+func TestReuseNote(t *testing.T) {
+	all := results.Summary{Trials: 4, Counts: map[results.Outcome]int{results.NotReused: 4}}
+	some := results.Summary{Trials: 4, Counts: map[results.Outcome]int{results.NotReused: 1, results.Proxy502: 3}}
+	none := results.Summary{Trials: 4, Counts: map[results.Outcome]int{results.Proxy502: 4}}
+	if n := reuseNote(all); !strings.Contains(n, "the race cannot happen (0 of 4 victims went out on a reused connection)") {
+		t.Errorf("all not reused: %q", n)
+	}
+	if n := reuseNote(some); n != "1 of 4 victims did not go out on the pooled connection (not_reused)" {
+		t.Errorf("one not reused: %q", n)
+	}
+	if n := reuseNote(none); n != "" {
+		t.Errorf("all reused: %q", n)
 	}
 }

@@ -150,14 +150,7 @@ func (r *Report) Write(w io.Writer, f Format) error {
 }
 
 // Passed reports whether every verdict passed (true when there are none).
-func (r *Report) Passed() bool {
-	for _, v := range r.Verdicts {
-		if !v.Pass {
-			return false
-		}
-	}
-	return true
-}
+func (r *Report) Passed() bool { return results.AllPass(r.Verdicts) }
 
 // Counts returns how many verdicts passed and failed.
 func (r *Report) Counts() (passed, failed int) {

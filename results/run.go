@@ -181,14 +181,7 @@ func (r *Run) Trials() int {
 }
 
 // Passed reports whether every verdict passed (true when there are none).
-func (r *Run) Passed() bool {
-	for _, v := range r.Verdicts {
-		if !v.Pass {
-			return false
-		}
-	}
-	return true
-}
+func (r *Run) Passed() bool { return AllPass(r.Verdicts) }
 
 // Err joins the errors of the cells that could not run to the end.
 func (r *Run) Err() error {

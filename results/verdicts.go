@@ -29,3 +29,13 @@ func NewVerdictsLine(vs []Verdict) VerdictsLine {
 	}
 	return VerdictsLine{Type: TypeVerdicts, Verdicts: vs}
 }
+
+// AllPass reports whether every verdict passed (true when there are none).
+func AllPass(vs []Verdict) bool {
+	for _, v := range vs {
+		if !v.Pass {
+			return false
+		}
+	}
+	return true
+}

@@ -116,10 +116,7 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 	}
 	reports.DemoText(e.stdout, proxyDesc, sums, sample)
 	reports.VerdictsText(e.stdout, verdicts)
-	ok := true
-	for _, v := range verdicts {
-		ok = ok && v.Pass
-	}
+	ok := results.AllPass(verdicts)
 	fmt.Fprintf(e.stdout, "\nresults: %s\n", strings.Join(files, ", "))
 	if runErr != nil {
 		e.errorf("%v", runErr)

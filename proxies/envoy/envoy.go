@@ -113,10 +113,17 @@ func (Adapter) Render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
 	if err := ValidateBootstrap(data); err != nil {
 		return nil, fmt.Errorf("render envoy: rendered bootstrap is invalid: %w", err)
 	}
+	return newBundle(dir, data), nil
+}
+
+// newBundle is a bootstrap in dir with the arguments that run it: one
+// worker (pools are per worker), no hot restart, access logs flushed
+// often enough for evidence.
+func newBundle(dir string, bootstrap []byte) *proxies.Bundle {
 	cfg := filepath.Join(dir, ConfigFile)
 	return &proxies.Bundle{
 		Dir:   dir,
-		Files: map[string]string{ConfigFile: string(data)},
+		Files: map[string]string{ConfigFile: string(bootstrap)},
 		Args: []string{
 			"-c", cfg,
 			"--concurrency", "1",
@@ -125,7 +132,7 @@ func (Adapter) Render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
 			"--file-flush-interval-msec", strconv.FormatInt(DefaultFileFlushInterval.Milliseconds(), 10),
 		},
 		ValidateArgs: []string{"--mode", "validate", "-c", cfg},
-	}, nil
+	}
 }
 
 // renderUser reads the user's bootstrap in spec.Config and rewrites it

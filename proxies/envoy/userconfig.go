@@ -226,24 +226,10 @@ func (u *userRewrite) run() (*proxies.Bundle, error) {
 	if err := ValidateBootstrap(out); err != nil {
 		return nil, fmt.Errorf("envoy config %s: rewritten bootstrap is invalid: %w", u.file, err)
 	}
-	dir := u.opts.Dir
-	cfg := filepath.Join(dir, ConfigFile)
-	return &proxies.Bundle{
-		Dir:   dir,
-		Files: map[string]string{ConfigFile: string(out)},
-		Dirs:  []string{logsDir},
-		Args: []string{
-			"-c", cfg,
-			"--concurrency", "1",
-			"--disable-hot-restart",
-			"--log-level", "info",
-			"--file-flush-interval-msec", strconv.FormatInt(DefaultFileFlushInterval.Milliseconds(), 10),
-		},
-		ValidateArgs: []string{"--mode", "validate", "-c", cfg},
-		Changes:      u.changes,
-		Route:        t.proxiesRoute(u),
-		Effective:    eff,
-	}, nil
+	b := newBundle(u.opts.Dir, out)
+	b.Dirs = []string{logsDir}
+	b.Changes, b.Route, b.Effective = u.changes, t.proxiesRoute(u), eff
+	return b, nil
 }
 
 // chooseCluster picks the cluster under test.
