@@ -76,48 +76,55 @@ func CheckConfigs(ctx context.Context, cells []scenarios.Cell) error {
 }
 
 func checkConfig(ctx context.Context, c *scenarios.Cell) error {
-	kind := proxies.Kind(c.Proxy.Kind)
-	a, ok := adapterFor(kind)
-	if !ok {
-		return fmt.Errorf("config %s: no adapter for proxy kind %q", c.Proxy.Config, kind)
-	}
-	spec := proxies.Spec{Kind: kind, Listen: "127.0.0.1:1", Upstream: "127.0.0.1:2", AdminListen: "127.0.0.1:3",
-		Retry: proxies.RetryOff, Config: &proxies.UserConfig{Path: c.Proxy.Config, Root: c.Proxy.Root,
-			Upstream: c.Proxy.Upstream, Timescale: c.Timescale, Closed: "127.0.0.1:4"}}
-	if _, err := process.LookPath(a); err != nil {
-		// No binary to ask: render (and, for Envoy, schema-validate).
-		dir, err := os.MkdirTemp("", "racelab-check-")
-		if err != nil {
-			return err
+	p := c.Proxy
+	a, spec, err := offlineSpec(proxies.Kind(p.Kind), p.Config, p.Root, p.Upstream, c.Timescale)
+	if err == nil {
+		if _, lerr := process.LookPath(a); lerr != nil {
+			// No binary to ask: render (and, for Envoy, schema-validate).
+			_, err = renderOffline(a, spec)
+		} else {
+			_, err = process.Validate(ctx, a, spec)
 		}
-		defer os.RemoveAll(dir)
-		if _, err := a.Render(spec, dir); err != nil {
-			return fmt.Errorf("config %s: %w", c.Proxy.Config, err)
-		}
-		return nil
 	}
-	if _, err := process.Validate(ctx, a, spec); err != nil {
-		return fmt.Errorf("config %s: %w", c.Proxy.Config, err)
+	if err != nil && !strings.Contains(err.Error(), p.Config) {
+		// The proxy's own check names the included file and line; say
+		// which configuration it was about.
+		return fmt.Errorf("config %s: %w", p.Config, err)
 	}
-	return nil
+	return err
 }
 
-// inspectConfig renders a user's proxy configuration into a temporary
-// directory, without starting anything, and returns what it became: the
-// route, the file's own settings (Effective) and racelab's changes.
-func inspectConfig(kind proxies.Kind, path, root, upstream string) (*proxies.Bundle, error) {
+// offlineSpec is the spec of a user's configuration rendered only to be
+// read or checked: placeholder loopback addresses, nothing started.
+func offlineSpec(kind proxies.Kind, path, root, upstream string, timescale float64) (proxies.Adapter, proxies.Spec, error) {
 	a, ok := adapterFor(kind)
 	if !ok {
-		return nil, fmt.Errorf("proxy kind %q takes no configuration file here", kind)
+		return nil, proxies.Spec{}, fmt.Errorf("proxy kind %q takes no configuration file here", kind)
 	}
+	return a, proxies.Spec{Kind: kind, Listen: "127.0.0.1:1", Upstream: "127.0.0.1:2", AdminListen: "127.0.0.1:3",
+		Retry: proxies.RetryOff, Config: &proxies.UserConfig{Path: path, Root: root, Upstream: upstream,
+			Timescale: timescale, Closed: "127.0.0.1:4"}}, nil
+}
+
+// renderOffline renders spec into a temporary directory it removes.
+func renderOffline(a proxies.Adapter, spec proxies.Spec) (*proxies.Bundle, error) {
 	dir, err := os.MkdirTemp("", "racelab-inspect-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	spec := proxies.Spec{Kind: kind, Listen: "127.0.0.1:1", Upstream: "127.0.0.1:2", AdminListen: "127.0.0.1:3",
-		Retry: proxies.RetryOff, Config: &proxies.UserConfig{Path: path, Root: root, Upstream: upstream, Closed: "127.0.0.1:4"}}
 	return a.Render(spec, dir)
+}
+
+// inspectConfig renders a user's proxy configuration without starting
+// anything and returns what it became: the route, the file's own
+// settings (Effective) and racelab's changes.
+func inspectConfig(kind proxies.Kind, path, root, upstream string) (*proxies.Bundle, error) {
+	a, spec, err := offlineSpec(kind, path, root, upstream, 0)
+	if err != nil {
+		return nil, err
+	}
+	return renderOffline(a, spec)
 }
 
 // ConfigDemoScenario is racelab demo --proxy-from: the user's own file

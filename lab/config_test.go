@@ -160,3 +160,28 @@ func TestConfigRenderedHasNoOriginalAddress(t *testing.T) {
 		})
 	}
 }
+
+// With no envoy binary to ask, CheckConfigs still renders a bootstrap and
+// checks it against Envoy's schema: an unknown cluster is named, with the
+// ones that exist, before any cell runs. (With a binary it runs
+// `envoy --mode validate`; nginx and HAProxy are covered by the CLI's
+// bad-config test.)
+func TestCheckConfigsEnvoyOffline(t *testing.T) {
+	edge, err := filepath.Abs("../proxies/envoy/testdata/user/edge.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cell := func(cluster string) scenarios.Cell {
+		return scenarios.Cell{ID: "c", Timescale: 0.01, Proxy: scenarios.Proxy{Kind: "envoy", Config: edge, Upstream: cluster}}
+	}
+	if err := CheckConfigs(context.Background(), []scenarios.Cell{cell("payments")}); err != nil {
+		t.Fatalf("a good bootstrap: %v", err)
+	}
+	err = CheckConfigs(context.Background(), []scenarios.Cell{cell("nope"), cell("nope")})
+	if err == nil || !strings.Contains(err.Error(), `"nope"`) || !strings.Contains(err.Error(), "payments") {
+		t.Fatalf("unknown cluster: %v", err)
+	}
+	if strings.Count(err.Error(), `no cluster "nope"`) != 1 || strings.Count(err.Error(), edge) != 1 {
+		t.Errorf("the same file is checked once: %v", err)
+	}
+}
