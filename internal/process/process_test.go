@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/proxies/envoy"
 )
 
 func startFake(t *testing.T, mode string, opts ...Option) (*Proxy, error) {
@@ -321,8 +322,14 @@ func TestLookPath(t *testing.T) {
 	require.ErrorIs(t, err, exec.ErrNotFound)
 	require.Contains(t, err.Error(), "/usr/sbin")
 
-	// Only PATH counts: with a PATH that lacks it, sh is not found.
+	// Debian packages nginx and HAProxy into /usr/sbin, not Envoy.
 	t.Setenv("PATH", t.TempDir())
+	_, err = LookPath(envoy.Adapter{})
+	require.ErrorIs(t, err, exec.ErrNotFound)
+	require.Contains(t, err.Error(), "Debian does not package Envoy")
+	require.NotContains(t, err.Error(), "/usr/sbin")
+
+	// Only PATH counts: with a PATH that lacks it, sh is not found.
 	_, err = LookPath(binaryAdapter("sh"))
 	require.ErrorIs(t, err, exec.ErrNotFound)
 }
