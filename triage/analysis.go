@@ -259,17 +259,18 @@ func (a *analysis) estimate() *Estimate {
 		}
 	}
 	// Requests that sat idle almost as long and did not fail.
-	// (Buckets are 2% wide: one that straddles m counts as below it.)
-	half := m / 2
-	for i := range a.fineCount {
-		lower := time.Duration(fineMin * math.Pow(fineRatio, float64(i)))
-		if a.fineCount[i] == 0 || lower >= m {
+	// Buckets are 2% wide: the one holding m counts only when all its
+	// gaps are below m (equal gaps, common with coarse timestamps, are not
+	// below it).
+	half, mb := m/2, fineBucket(m)
+	for i := 0; i <= mb; i++ {
+		if a.fineCount[i] == 0 || i == mb && a.fineMax[i] >= m {
 			continue
 		}
-		if lower >= half {
+		if lower := time.Duration(fineMin * math.Pow(fineRatio, float64(i+1))); lower > half {
 			est.SurvivedBelow += a.fineCount[i]
 		}
-		if a.fineMax[i] < m && a.fineMax[i] > est.LargestSurvived {
+		if a.fineMax[i] > est.LargestSurvived {
 			est.LargestSurvived = a.fineMax[i]
 		}
 	}
