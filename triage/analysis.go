@@ -23,6 +23,7 @@ type analysis struct {
 	o          options
 	formats    map[Format]bool
 	nginxErrs  *nginxErrors
+	caddy      *caddyParser
 	errorLines int
 	entry      Entry
 
@@ -52,6 +53,7 @@ func newAnalysis(o options) *analysis {
 		o:             o,
 		formats:       map[Format]bool{},
 		nginxErrs:     newNginxErrors(),
+		caddy:         newCaddyParser(),
 		counts:        map[Class]int{},
 		status5xx:     map[int]int{},
 		fields:        map[Class]map[string]int{},

@@ -39,15 +39,19 @@ func (p *caddyParser) parse(line []byte, e *Entry) error {
 		Msg     string  `json:"msg"`
 		Status  int     `json:"status"`
 		Request struct {
-			RemoteIP string `json:"remote_ip"`
-			Method   string `json:"method"`
-			URI      string `json:"uri"`
+			RemoteIP   string `json:"remote_ip"`
+			RemotePort string `json:"remote_port"`
+			Method     string `json:"method"`
+			URI        string `json:"uri"`
 		} `json:"request"`
 	}
-	if err := json.Unmarshal(line, &j); err != nil || !strings.HasPrefix(j.Logger, "http.log") {
+	if err := json.Unmarshal(line, &j); err != nil || j.TS == 0 {
 		return errCaddy
 	}
-	key := j.Request.RemoteIP + " " + j.Request.Method + " " + j.Request.URI
+	if !strings.HasPrefix(j.Logger, "http.log.access") && !strings.HasPrefix(j.Logger, "http.log.error") {
+		return nil // Caddy's other loggers (startup, TLS, admin): not requests
+	}
+	key := j.Request.RemoteIP + ":" + j.Request.RemotePort + " " + j.Request.Method + " " + j.Request.URI
 	if strings.HasPrefix(j.Logger, "http.log.error") {
 		p.errors++
 		if len(p.pending) >= maxCaddyPending {
@@ -66,7 +70,7 @@ func (p *caddyParser) parse(line []byte, e *Entry) error {
 		p.pending[key] = caddyEvent{ts: j.TS, class: c, field: "error msg=" + strconv.Quote(j.Msg)}
 		return nil // evidence, not a request
 	}
-	if j.Status == 0 && j.Msg != "handled request" {
+	if j.Status == 0 {
 		return errCaddy
 	}
 	sec, frac := math.Modf(j.TS)

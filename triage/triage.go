@@ -193,6 +193,9 @@ func sniffFile(path string, want Format) (Format, kind, error) {
 	}
 	defer rc.Close()
 	br := bufio.NewReaderSize(rc, 64<<10)
+	if want == FormatCaddy {
+		return want, caddyKind(br), nil
+	}
 	for i := 0; i < 20; i++ {
 		line, err := br.ReadSlice('\n')
 		line = bytes.TrimSpace(line)
@@ -206,6 +209,12 @@ func sniffFile(path string, want Format) (Format, kind, error) {
 			}
 			if f == "" {
 				return "", 0, fmt.Errorf("%s:%d: cannot tell the log format from this line; give --format", path, i+1)
+			}
+			if f == FormatCaddy {
+				k = kindAccess
+				if !bytes.Contains(line, []byte(`"logger":"http.log.access`)) {
+					k = caddyKind(br)
+				}
 			}
 			return f, k, nil
 		}
@@ -222,6 +231,22 @@ func sniffFile(path string, want Format) (Format, kind, error) {
 	return want, kindAccess, nil
 }
 
+// caddyKind reads on (up to 1000 lines) for an access line: a Caddy log
+// without one (the process's own log, where http.log.error goes by
+// default) is read first, as evidence for the access lines.
+func caddyKind(br *bufio.Reader) kind {
+	for i := 0; i < 1000; i++ {
+		line, err := br.ReadSlice('\n')
+		if bytes.Contains(line, []byte(`"logger":"http.log.access`)) {
+			return kindAccess
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			break
+		}
+	}
+	return kindError
+}
+
 // sniffLine guesses the format of one line ("" when it cannot).
 func sniffLine(b []byte) (Format, kind) {
 	switch {
@@ -231,7 +256,8 @@ func sniffLine(b []byte) (Format, kind) {
 		switch {
 		case bytes.Contains(b, []byte(`"httpRequest"`)):
 			return FormatGCLB, kindAccess
-		case bytes.Contains(b, []byte(`"logger":"http.log`)):
+		case bytes.Contains(b, []byte(`"level":`)) && bytes.Contains(b, []byte(`"ts":`)):
+			// zap's fields: Caddy's own log and its access logs.
 			return FormatCaddy, kindAccess
 		case bytes.Contains(b, []byte(`"response_flags"`)):
 			return FormatEnvoy, kindAccess
@@ -268,7 +294,7 @@ func (a *analysis) parserFor(f Format) parser {
 	case FormatGCLB:
 		return gclbParser{}
 	case FormatCaddy:
-		return newCaddyParser()
+		return a.caddy
 	}
 	return nil
 }
@@ -281,9 +307,12 @@ func (a *analysis) readFile(ctx context.Context, path string, f Format, k kind) 
 	defer rc.Close()
 	a.formats[f] = true
 	var p parser
-	if k == kindError {
+	switch {
+	case k == kindError && f == FormatCaddy:
+		p = a.caddy
+	case k == kindError:
 		p = &nginxErrorReader{errs: a.nginxErrs}
-	} else {
+	default:
 		p = a.parserFor(f)
 	}
 	br := bufio.NewReaderSize(rc, maxLine)
@@ -338,7 +367,7 @@ func (a *analysis) line(p parser, path string, n int, line []byte, k kind) {
 		a.unparsed(path, n, err.Error())
 		return
 	}
-	if k == kindError || e.Class == "" {
+	if e.Class == "" {
 		// An error-log line, or a record that is not a request (a Caddy
 		// error line): evidence for the access lines, not a request.
 		a.errorLines++
