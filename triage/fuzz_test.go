@@ -51,3 +51,41 @@ func FuzzParsers(f *testing.F) {
 		_, _ = sniffLine([]byte(line + "x"))
 	})
 }
+
+// FuzzAnalyze runs whole inputs through Analyze in every format: every
+// non-blank line is accounted for as a request, an unparsed line or an
+// evidence (error-log) line, whatever the bytes.
+func FuzzAnalyze(f *testing.F) {
+	data, err := os.ReadFile(filepath.Join("testdata", "nginx-controls", "error.log"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(data[:400]) + "\n" + `127.0.0.1 - - [05/Dec/2026:23:43:09 +0000] "GET /r/0-2-v HTTP/1.1" 502 157 "-" "racelab"` + "\n")
+	f.Add("\x1f\x8b garbage")
+	f.Add("\n\n\r\n{\"ts\":1,\"level\":\"x\"}\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		path := filepath.Join(t.TempDir(), "in.log")
+		if err := os.WriteFile(path, []byte(in), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		for _, l := range strings.Split(in, "\n") {
+			if strings.TrimSpace(strings.TrimRight(l, "\r")) != "" {
+				want++
+			}
+		}
+		for _, format := range Formats {
+			rep, err := Analyze(t.Context(), []string{path}, WithFormat(format))
+			if rep == nil {
+				continue // unreadable (a broken gzip header) or no format to sniff
+			}
+			if got := rep.Lines + rep.Unparsed + rep.ErrorLines; got != want {
+				t.Fatalf("%s: %d lines accounted for (%d requests, %d unparsed, %d evidence), want %d (err %v)",
+					format, got, rep.Lines, rep.Unparsed, rep.ErrorLines, want, err)
+			}
+			if rep.Lines == 0 && err == nil {
+				t.Fatalf("%s: no request parsed and no error", format)
+			}
+		}
+	})
+}
