@@ -362,35 +362,53 @@ func TestVerdictAndJSON(t *testing.T) {
 	}
 }
 
-// The Caddy fixture comes from a real Caddy 2.6.2 (testdata/gen/caddy.sh):
-// its access log and its own log, where the http.log.error lines go.
-func TestCaddyRunFixture(t *testing.T) {
-	dir := filepath.Join("testdata", "caddy")
-	want := readLines(t, filepath.Join(dir, "want.txt"))
-	access := filepath.Join(dir, "access.log")
-	lines := readLines(t, access)
-	rep, got := classes(t, FormatAuto, access, filepath.Join(dir, "caddy.log"))
-	if rep.Unparsed != 0 {
-		t.Errorf("%d unparsed: %v", rep.Unparsed, rep.Examples)
-	}
-	i := 0
-	for _, e := range got {
-		if strings.Contains(lines[e.Line-1], `"uri":"/ready"`) {
-			// Readiness probes, some before the backend listened.
-			if e.Class == ClassRace {
-				t.Errorf("%s:%d: a readiness probe classified as the race", access, e.Line)
+// The Caddy and HAProxy fixtures come from a real Caddy 2.6.2 and HAProxy
+// 2.6.12 in front of a close-on-reuse loopback backend (testdata/gen):
+// Caddy's access log with its own log, where the http.log.error lines go,
+// and HAProxy's stock httplog.
+func TestProxyRunFixtures(t *testing.T) {
+	for _, tc := range []struct {
+		dir    string
+		access string
+		more   []string
+		ready  string
+	}{
+		{"caddy", "access.log", []string{"caddy.log"}, `"uri":"/ready"`},
+		{"haproxy", "haproxy.log", nil, `"GET /ready `},
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			dir := filepath.Join("testdata", tc.dir)
+			want := readLines(t, filepath.Join(dir, "want.txt"))
+			access := filepath.Join(dir, tc.access)
+			lines := readLines(t, access)
+			paths := []string{access}
+			for _, m := range tc.more {
+				paths = append(paths, filepath.Join(dir, m))
 			}
-			continue
-		}
-		if i >= len(want) {
-			t.Fatalf("more requests than want.txt lists")
-		}
-		if string(e.Class) != want[i] {
-			t.Errorf("%s:%d: class %s (%s), want %s", access, e.Line, e.Class, e.Field, want[i])
-		}
-		i++
-	}
-	if i != len(want) || rep.Race != 6 {
-		t.Errorf("%d requests matched of %d, race %d (want 6)", i, len(want), rep.Race)
+			rep, got := classes(t, FormatAuto, paths...)
+			if rep.Unparsed != 0 {
+				t.Errorf("%d unparsed: %v", rep.Unparsed, rep.Examples)
+			}
+			i := 0
+			for _, e := range got {
+				if strings.Contains(lines[e.Line-1], tc.ready) {
+					// Readiness probes, some before the backend listened.
+					if e.Class == ClassRace {
+						t.Errorf("%s:%d: a readiness probe classified as the race", access, e.Line)
+					}
+					continue
+				}
+				if i >= len(want) {
+					t.Fatalf("more requests than want.txt lists")
+				}
+				if string(e.Class) != want[i] {
+					t.Errorf("%s:%d: class %s (%s), want %s", access, e.Line, e.Class, e.Field, want[i])
+				}
+				i++
+			}
+			if i != len(want) || rep.Race != 6 {
+				t.Errorf("%d requests matched of %d, race %d (want 6)", i, len(want), rep.Race)
+			}
+		})
 	}
 }

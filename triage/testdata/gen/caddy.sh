@@ -1,6 +1,6 @@
 #!/bin/sh
 # Regenerates triage/testdata/caddy from a real Caddy (Debian's caddy
-# package) in front of gen/caddy-backend.py, everything on 127.0.0.1:
+# package) in front of gen/loopback-backend.py, everything on 127.0.0.1:
 #   sh triage/testdata/gen/caddy.sh     (from the repository root)
 # Per trial: a GET primes a pooled connection, then a POST on it meets
 # close-on-reuse (Go's transport does not retry a POST: 502 "EOF"). Then
@@ -13,7 +13,7 @@ tmp=$(mktemp -d)
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 bport=$(port); dead=$(port); cport=$(port)
 echo "backend $bport, dead $dead, caddy $cport" >&2
-python3 triage/testdata/gen/caddy-backend.py "$bport" & bpid=$!
+python3 triage/testdata/gen/loopback-backend.py "$bport" & bpid=$!
 cat >"$tmp/Caddyfile" <<CADDY
 {
 	admin off

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A loopback HTTP/1.1 backend for the Caddy fixture: keep-alive
+"""A loopback HTTP/1.1 backend for the Caddy and HAProxy fixtures: keep-alive
 connections; a path ending in -v that arrives on a reused connection is
 closed without an answer (close-on-reuse, what the race looks like to the
 proxy); -500 answers 500; /slow/ answers after 1s. Port from argv[1]."""
