@@ -269,7 +269,9 @@ func (a *analysis) estimate() *Estimate {
 		if a.fineCount[i] == 0 || i == mb && a.fineMax[i] >= m {
 			continue
 		}
-		if lower := time.Duration(fineMin * math.Pow(fineRatio, float64(i+1))); lower > half {
+		if a.fineMax[i] >= half {
+			// The whole bucket counts (2% wide: its smallest gap may lie
+			// just under half of m).
 			est.SurvivedBelow += a.fineCount[i]
 		}
 		if a.fineMax[i] > est.LargestSurvived {
