@@ -40,7 +40,8 @@ or usage.`
 	Examples = `  racelab triage --format nginx /var/log/nginx/access.log* /var/log/nginx/error.log*
   racelab triage --format alb --proxy-idle 60s alb-logs/*.log.gz
   racelab triage --format haproxy --json haproxy.log
-  racelab triage access.log error.log --proxy-idle 60s --emit-scenario triage.yaml && racelab run triage.yaml
+  racelab triage access.log error.log --proxy-idle 60s --emit-scenario triage.yaml   # exit 1: race found
+  racelab run triage.yaml
 `
 )
 
