@@ -48,6 +48,7 @@ func commands() []command {
 		{"report", "re-render a results file (also one cut off mid-run)", runReport},
 		{"behaviour", "tabulate what a stale reused connection does on every installed proxy", runBehaviour},
 		{"guard", "assert backend_keepalive >= proxy_idle + margin from real configs", runGuard},
+		{"triage", "classify 5xx in production logs: which are the keep-alive race, and what keep-alive the idle gaps imply", runTriage},
 		{"images", "build proxy images with no registry (debootstrap + import)", runImages},
 		{"version", "print the version", runVersion},
 		{"help", "show help for a command", nil},
