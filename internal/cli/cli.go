@@ -49,6 +49,7 @@ func commands() []command {
 		{"behaviour", "tabulate what a stale reused connection does on every installed proxy", runBehaviour},
 		{"guard", "assert backend_keepalive >= proxy_idle + margin from real configs", runGuard},
 		{"images", "build proxy images with no registry (debootstrap + import)", runImages},
+		{"clean", "remove the proxies, temp dirs and containers of racelab runs that were killed", runClean},
 		{"version", "print the version", runVersion},
 		{"help", "show help for a command", nil},
 	}
