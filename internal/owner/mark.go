@@ -69,7 +69,9 @@ func (m Mark) Local() bool {
 
 // Gone reports whether m's owner has certainly exited: the mark is local
 // and no process has its PID, or the one that has it started at another
-// time. An owner that cannot be checked is not gone.
+// time, or it is a zombie (dead, not yet reaped: an orphan waits for an
+// init that may reap slowly). An owner that cannot be checked is not
+// gone.
 func (m Mark) Gone() bool {
 	if !m.Local() || m.PID <= 0 {
 		return false
@@ -78,7 +80,7 @@ func (m Mark) Gone() bool {
 	if errors.Is(err, os.ErrNotExist) {
 		return true
 	}
-	return err == nil && st.start != m.Start
+	return err == nil && (st.start != m.Start || st.state == 'Z')
 }
 
 // String describes the owner for messages: "racelab pid 4242".
