@@ -33,6 +33,9 @@ type Summary struct {
 	RunID   string
 	State   string // "running", "exited", "created", ...
 	Created time.Time
+	// Owner is the racelab process that created it (zero when the
+	// container carries no owner mark).
+	Owner owner.Mark
 }
 
 // List returns racelab's containers, running or not: those of run runID,
@@ -53,6 +56,7 @@ func List(ctx context.Context, runID string) ([]Summary, error) {
 		if !matches(c.Labels, labels) {
 			continue
 		}
+		mark, _ := owner.FromLabels(c.Labels)
 		out = append(out, Summary{
 			ID:      c.ID,
 			Image:   c.Image,
@@ -60,6 +64,7 @@ func List(ctx context.Context, runID string) ([]Summary, error) {
 			RunID:   c.Labels[LabelRun],
 			State:   string(c.State),
 			Created: time.Unix(c.Created, 0),
+			Owner:   mark,
 		})
 	}
 	return out, nil

@@ -77,3 +77,13 @@ func awaitGone(gs []Group, d time.Duration) bool {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Processes returns the PIDs of g's live processes (see members).
+func (g Group) Processes() ([]int, error) {
+	ms, err := g.members()
+	pids := make([]int, len(ms))
+	for i, m := range ms {
+		pids[i] = m.pid
+	}
+	return pids, err
+}

@@ -22,8 +22,15 @@ import (
 // of the process it keeps, for ps listings.
 const envKeeper = "RACELAB_OWNER_KEEPER"
 
-// keeperFD is the descriptor on which a keeper reads (ExtraFiles[0]).
-const keeperFD = 3
+// The keeper's descriptors: it reads its owner's messages on keeperFD
+// and closes readyFD once it runs (ExtraFiles[0] and [1]).
+const (
+	keeperFD = 3
+	readyFD  = 4
+)
+
+// readyWait bounds the wait for a new keeper to run.
+const readyWait = 5 * time.Second
 
 // Bounds of the keeper's work once its owner is gone.
 const (
@@ -40,6 +47,7 @@ func init() {
 	}
 	// This process is a keeper: it does nothing else, whatever program
 	// it belongs to.
+	_ = os.NewFile(readyFD, "ready").Close()
 	os.Exit(runKeeper(os.NewFile(keeperFD, "keeper")))
 }
 
@@ -89,14 +97,21 @@ var keeper struct {
 	err  error
 }
 
+// Start starts this process's keeper unless it runs, and returns once it
+// runs. Track starts it too; calling Start first keeps the keeper's
+// start (about 10ms, mostly the Go runtime's) out of a timed step.
+func Start() error {
+	keeper.once.Do(func() { keeper.c, keeper.err = startKeeper() })
+	return keeper.err
+}
+
 // Track hands item to this process's keeper, starting the keeper the
 // first time. The keeper removes item if this process exits before
 // calling release; release is idempotent and never nil, also when Track
 // fails (then nothing keeps item but the sweeps).
 func Track(item Item) (release func(), err error) {
-	keeper.once.Do(func() { keeper.c, keeper.err = startKeeper() })
-	if keeper.err != nil {
-		return func() {}, keeper.err
+	if err := Start(); err != nil {
+		return func() {}, err
 	}
 	return keeper.c.track(item)
 }
@@ -113,10 +128,17 @@ func startKeeper() (*keeperClient, error) {
 		return nil, fmt.Errorf("keeper: %w", err)
 	}
 	defer r.Close()
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("keeper: %w", err)
+	}
+	defer readyR.Close()
+	defer readyW.Close()
 	cmd := exec.Command("/proc/self/exe")
 	cmd.Args = []string{filepath.Base(os.Args[0]) + " (racelab keeper)"}
 	cmd.Env = append(os.Environ(), envKeeper+"="+strconv.Itoa(me.PID))
-	cmd.ExtraFiles = []*os.File{r}
+	cmd.ExtraFiles = []*os.File{r, readyW}
 	// Its own session: a signal to racelab's process group, or a hang-up
 	// of its terminal, does not reach it. No parent-death signal: it must
 	// outlive this process.
@@ -126,6 +148,10 @@ func startKeeper() (*keeperClient, error) {
 		return nil, fmt.Errorf("keeper: %w", err)
 	}
 	go func() { _ = cmd.Wait() }() // reap it should it exit first
+	// Wait until it runs: its start then overlaps nothing of the caller's.
+	readyW.Close()
+	_ = readyR.SetReadDeadline(time.Now().Add(readyWait))
+	_, _ = readyR.Read(make([]byte, 1)) // EOF once it runs
 	c := &keeperClient{w: w, cmd: cmd}
 	if err := c.send(message{Hello: &me}); err != nil {
 		return nil, err

@@ -89,6 +89,9 @@ type Proxy struct {
 // start: the process runs until Stop.
 func Start(ctx context.Context, a proxies.Adapter, spec proxies.Spec, opts ...Option) (*Proxy, error) {
 	o := newOptions(opts)
+	// Outside the start timeout: the keeper's own start is not the
+	// proxy's. An error shows when the proxy is tracked.
+	_ = owner.Start()
 	p := &Proxy{
 		kind:        a.Kind(),
 		adapter:     a,
