@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
 	"github.com/racelab/racelab/internal/owner"
@@ -101,8 +103,8 @@ func sweepGone(ctx context.Context, cli containerAPI, dryRun bool) ([]owner.Remo
 		r := owner.Removal{What: fmt.Sprintf("container %s (%s, %s)", shortID(c.ID), c.Labels[LabelKind], c.State), Owner: m}
 		if !dryRun {
 			_, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-			if isNotFound(err) {
-				continue // removed meanwhile
+			if isNotFound(err) || isRemoving(err) {
+				continue // removed meanwhile, or being removed (by a keeper)
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("remove container %s: %w", shortID(c.ID), err))
@@ -167,6 +169,12 @@ func removeLabelled(ctx context.Context, cli containerAPI, labels map[string]str
 		}
 	}
 	return removed, errors.Join(errs...)
+}
+
+// isRemoving reports the engine's refusal to remove a container whose
+// removal is already in progress.
+func isRemoving(err error) bool {
+	return cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress")
 }
 
 func matches(have, want map[string]string) bool {
