@@ -175,10 +175,7 @@ func TestStartExitedEarly(t *testing.T) {
 }
 
 func TestStartTimeout(t *testing.T) {
-	// Long enough for the helper, a race-instrumented binary, to start
-	// and print on a loaded machine: that takes 0.25s to 1s at a load
-	// average of 10 on two cores.
-	const timeout = 1500 * time.Millisecond
+	const timeout = 300 * time.Millisecond
 	start := time.Now()
 	p, err := startFake(t, "hang", WithStartTimeout(timeout))
 	took := time.Since(start)
