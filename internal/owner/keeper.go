@@ -289,7 +289,7 @@ func removeDir(owner Mark, dir string) error {
 func removeContainers(owner Mark, c Container) error {
 	ctx, cancel := context.WithTimeout(context.Background(), engineWait)
 	defer cancel()
-	cli, err := client.New(client.FromEnv, client.WithHost(c.Host), client.WithAPIVersionNegotiation())
+	cli, err := client.New(client.FromEnv, client.WithHost(c.Host))
 	if err != nil {
 		return err
 	}
