@@ -375,3 +375,14 @@ func TestKillNineLeavesNothing(t *testing.T) {
 		})
 	}
 }
+
+func TestCleanUsage(t *testing.T) {
+	if code, _, errOut := runCLI(t, "clean", "extra"); code != ExitUsage || !strings.Contains(errOut, "clean takes no arguments") {
+		t.Errorf("clean extra: exit %d, stderr %q; want 2 and the reason", code, errOut)
+	}
+	t.Setenv("TMPDIR", t.TempDir())
+	// The engine may hold other gone owners' containers: only listed.
+	if code, out, errOut := runCLI(t, "clean", "--dry-run"); code != ExitOK || strings.Contains(out, "temp dir") || strings.Contains(out, "removed ") {
+		t.Errorf("clean --dry-run with nothing left here: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}

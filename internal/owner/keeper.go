@@ -100,7 +100,8 @@ var keeper struct {
 
 // Start starts this process's keeper unless it runs, and returns once it
 // runs. Track starts it too; calling Start first keeps the keeper's
-// start (about 10ms, mostly the Go runtime's) out of a timed step.
+// start (tens of milliseconds, mostly the Go runtime's) out of a timed
+// step.
 func Start() error {
 	keeper.once.Do(func() { keeper.c, keeper.err = startKeeper() })
 	return keeper.err
