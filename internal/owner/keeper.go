@@ -46,10 +46,23 @@ func init() {
 	if os.Getenv(envKeeper) == "" {
 		return
 	}
+	// The marker alone does not make a keeper: a variable exported by
+	// mistake must not turn racelab into one. A keeper's descriptors are
+	// the pipes its owner passed.
+	if !isPipe(keeperFD) || !isPipe(readyFD) {
+		_ = os.Unsetenv(envKeeper)
+		return
+	}
 	// This process is a keeper: it does nothing else, whatever program
 	// it belongs to.
 	_ = os.NewFile(readyFD, "ready").Close()
 	os.Exit(runKeeper(os.NewFile(keeperFD, "keeper")))
+}
+
+// isPipe reports whether descriptor fd is open on a pipe.
+func isPipe(fd int) bool {
+	var st syscall.Stat_t
+	return syscall.Fstat(fd, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFIFO
 }
 
 // Item is one thing a keeper removes if racelab dies before it does.
@@ -141,6 +154,7 @@ func startKeeper() (*keeperClient, error) {
 	cmd.Args = []string{filepath.Base(os.Args[0]) + " (racelab keeper)"}
 	cmd.Env = append(os.Environ(), envKeeper+"="+strconv.Itoa(me.PID))
 	cmd.ExtraFiles = []*os.File{r, readyW}
+	cmd.Dir = "/" // holds no directory of racelab's busy
 	// Its own session: a signal to racelab's process group, or a hang-up
 	// of its terminal, does not reach it. No parent-death signal: it must
 	// outlive this process.
