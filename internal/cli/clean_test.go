@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,6 +60,28 @@ func startRacelab(t *testing.T, tmp string, args ...string) *exec.Cmd {
 		}
 	})
 	return cmd
+}
+
+// cleanIn runs racelab clean with args in a child process whose
+// temporary directory is tmp, and returns its exit code and output.
+func cleanIn(t *testing.T, tmp string, args ...string) (int, string, string) {
+	t.Helper()
+	data, err := json.Marshal(append([]string{"clean"}, args...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestRacelabChild$")
+	cmd.Env = append(os.Environ(), envChildArgs+"="+string(data), "TMPDIR="+tmp)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), out.String(), errOut.String()
 }
 
 // procStat reads a process's parent, session and state from
@@ -231,13 +254,13 @@ func TestKillNineLeavesNothing(t *testing.T) {
 		{name: "container-no-keeper", kind: proxies.KindNginx, container: true, killKeeper: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			if tc.container {
 				requireEngine(t, "bookworm")
 			} else {
 				requireProxy(t, tc.kind)
 			}
 			tmp := t.TempDir()
-			t.Setenv("TMPDIR", tmp) // for the clean run in this process
 			args := []string{"run", "margin-sweep", "--proxy", string(tc.kind), "--trials", "200", "--quiet", "-o", filepath.Join(tmp, "out.jsonl")}
 			if tc.container {
 				args = append(args, "--runtime", "container")
@@ -259,7 +282,7 @@ func TestKillNineLeavesNothing(t *testing.T) {
 			dirs := racelabDirs(tmp)
 
 			// Its owner lives: clean removes nothing.
-			if code, out, errOut := runCLI(t, "clean"); code != ExitOK || strings.Contains(out, strconv.Itoa(pid)) {
+			if code, out, errOut := cleanIn(t, tmp); code != ExitOK || strings.Contains(out, strconv.Itoa(pid)) {
 				t.Fatalf("clean while racelab runs: exit %d\n%s%s", code, out, errOut)
 			}
 			for _, d := range dirs {
@@ -324,7 +347,7 @@ func TestKillNineLeavesNothing(t *testing.T) {
 
 			if tc.killKeeper {
 				// Left for the sweep: --dry-run lists it and removes nothing.
-				code, out, errOut := runCLI(t, "clean", "--dry-run")
+				code, out, errOut := cleanIn(t, tmp, "--dry-run")
 				if code != ExitOK {
 					t.Fatalf("clean --dry-run: exit %d\n%s%s", code, out, errOut)
 				}
@@ -356,7 +379,7 @@ func TestKillNineLeavesNothing(t *testing.T) {
 				}
 			}
 
-			code, out, errOut := runCLI(t, "clean")
+			code, out, errOut := cleanIn(t, tmp)
 			if code != ExitOK {
 				t.Fatalf("clean: exit %d\n%s%s", code, out, errOut)
 			}
@@ -380,9 +403,8 @@ func TestCleanUsage(t *testing.T) {
 	if code, _, errOut := runCLI(t, "clean", "extra"); code != ExitUsage || !strings.Contains(errOut, "clean takes no arguments") {
 		t.Errorf("clean extra: exit %d, stderr %q; want 2 and the reason", code, errOut)
 	}
-	t.Setenv("TMPDIR", t.TempDir())
 	// The engine may hold other gone owners' containers: only listed.
-	if code, out, errOut := runCLI(t, "clean", "--dry-run"); code != ExitOK || strings.Contains(out, "temp dir") || strings.Contains(out, "removed ") {
+	if code, out, errOut := cleanIn(t, t.TempDir(), "--dry-run"); code != ExitOK || strings.Contains(out, "temp dir") || strings.Contains(out, "removed ") {
 		t.Errorf("clean --dry-run with nothing left here: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
