@@ -254,7 +254,12 @@ func TestKillNineLeavesNothing(t *testing.T) {
 		{name: "container-no-keeper", kind: proxies.KindNginx, container: true, killKeeper: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
+			// Every clean sweeps every gone owner's containers on the
+			// engine: the case that leaves containers for the sweep runs
+			// before the others, alone.
+			if !tc.container || !tc.killKeeper {
+				t.Parallel()
+			}
 			if tc.container {
 				requireEngine(t, "bookworm")
 			} else {
