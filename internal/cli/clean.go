@@ -10,6 +10,7 @@ import (
 	"github.com/racelab/racelab/guard"
 	"github.com/racelab/racelab/internal/container"
 	"github.com/racelab/racelab/internal/owner"
+	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/scenarios"
 )
 
@@ -88,7 +89,7 @@ func sweepBeforeRun(ctx context.Context, e *env, containers bool) {
 // usesContainers reports whether any cell runs a proxy in a container.
 func usesContainers(cells []scenarios.Cell) bool {
 	for _, c := range cells {
-		if c.Proxy.Runtime == "container" {
+		if proxies.Runtime(c.Proxy.Runtime) == proxies.RuntimeContainer {
 			return true
 		}
 	}
