@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/internal/owner"
 	"github.com/racelab/racelab/internal/process"
 	"github.com/racelab/racelab/internal/proxyconf"
 	"github.com/racelab/racelab/proxies"
@@ -108,11 +109,13 @@ func offlineSpec(kind proxies.Kind, path, root, upstream string, timescale float
 
 // renderOffline renders spec into a temporary directory it removes.
 func renderOffline(a proxies.Adapter, spec proxies.Spec) (*proxies.Bundle, error) {
-	dir, err := os.MkdirTemp("", "racelab-inspect-")
+	dir, err := owner.TempDir(owner.DirPrefix + "inspect-")
+	if dir != "" {
+		defer os.RemoveAll(dir)
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
 	return a.Render(spec, dir)
 }
 

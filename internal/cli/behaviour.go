@@ -27,6 +27,7 @@ func runBehaviour(ctx context.Context, e *env, args []string) int {
 	}
 	kinds := lab.AvailableKinds()
 	sc := lab.BehaviourScenario(kinds, *trials)
+	sweepBeforeRun(ctx, e, false)
 	rep, err := lab.Run(ctx, sc, lab.WithProgress(progressPrinter(e.stderr, *quiet)))
 	if err != nil {
 		e.errorf("%v", err)

@@ -50,6 +50,7 @@ func commands() []command {
 		{"guard", "assert backend_keepalive >= proxy_idle + margin from real configs", runGuard},
 		{"triage", "classify 5xx in production logs: which are the keep-alive race, and what keep-alive the idle gaps imply", runTriage},
 		{"images", "build proxy images with no registry (debootstrap + import)", runImages},
+		{"clean", "remove the proxies, temp dirs and containers of racelab runs that were killed", runClean},
 		{"version", "print the version", runVersion},
 		{"help", "show help for a command", nil},
 	}

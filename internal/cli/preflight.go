@@ -12,6 +12,7 @@ import (
 // binary, image and config file the scenario's cells (shard k of n; 0/0
 // for all) need is here. When something is missing it prints one message
 // that names each missing thing once and returns ExitUsage and false.
+// Once all is here, it removes what killed racelab runs left (sweep).
 func preflight(ctx context.Context, e *env, sc *scenarios.Scenario, k, n int) (int, bool) {
 	cells, err := sc.Cells()
 	if err != nil {
@@ -30,5 +31,7 @@ func preflight(ctx context.Context, e *env, sc *scenarios.Scenario, k, n int) (i
 		e.errorf("%v", err)
 		return ExitUsage, false
 	}
+	// Preflight found the engine answering when a cell needs it.
+	sweepBeforeRun(ctx, e, usesContainers(cells))
 	return 0, true
 }

@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
+
+	"github.com/racelab/racelab/internal/owner"
 )
 
 // Cleanup removes racelab's containers, running or not: those of run
@@ -31,6 +35,9 @@ type Summary struct {
 	RunID   string
 	State   string // "running", "exited", "created", ...
 	Created time.Time
+	// Owner is the racelab process that created it (zero when the
+	// container carries no owner mark).
+	Owner owner.Mark
 }
 
 // List returns racelab's containers, running or not: those of run runID,
@@ -51,6 +58,7 @@ func List(ctx context.Context, runID string) ([]Summary, error) {
 		if !matches(c.Labels, labels) {
 			continue
 		}
+		mark, _ := owner.FromLabels(c.Labels)
 		out = append(out, Summary{
 			ID:      c.ID,
 			Image:   c.Image,
@@ -58,9 +66,54 @@ func List(ctx context.Context, runID string) ([]Summary, error) {
 			RunID:   c.Labels[LabelRun],
 			State:   string(c.State),
 			Created: time.Unix(c.Created, 0),
+			Owner:   mark,
 		})
 	}
 	return out, nil
+}
+
+// SweepGone removes racelab's containers whose owner is gone: those
+// whose owner mark (owner.Mark, as labels) names a racelab process of
+// this boot and PID namespace that has exited. A container without an
+// owner mark, or whose owner lives or ran elsewhere (another machine on a
+// shared engine), is never touched. With dryRun it removes nothing and
+// returns what it would remove.
+func SweepGone(ctx context.Context, dryRun bool) ([]owner.Removal, error) {
+	cli, err := newClient(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sweep containers: %w", err)
+	}
+	defer cli.Close()
+	return sweepGone(ctx, cli, dryRun)
+}
+
+func sweepGone(ctx context.Context, cli containerAPI, dryRun bool) ([]owner.Removal, error) {
+	labels := map[string]string{LabelManaged: "true"}
+	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: labelFilters(labels)})
+	if err != nil {
+		return nil, fmt.Errorf("sweep containers: %w", err)
+	}
+	var out []owner.Removal
+	var errs []error
+	for _, c := range list.Items {
+		m, ok := owner.FromLabels(c.Labels)
+		if !matches(c.Labels, labels) || !ok || !m.Gone() {
+			continue
+		}
+		r := owner.Removal{What: fmt.Sprintf("container %s (%s, %s)", shortID(c.ID), c.Labels[LabelKind], c.State), Owner: m}
+		if !dryRun {
+			_, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			if isNotFound(err) || isRemoving(err) {
+				continue // removed meanwhile, or being removed (by a keeper)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("remove container %s: %w", shortID(c.ID), err))
+				continue
+			}
+		}
+		out = append(out, r)
+	}
+	return out, errors.Join(errs...)
 }
 
 // cleanupLabels selects the containers Cleanup removes.
@@ -116,6 +169,12 @@ func removeLabelled(ctx context.Context, cli containerAPI, labels map[string]str
 		}
 	}
 	return removed, errors.Join(errs...)
+}
+
+// isRemoving reports the engine's refusal to remove a container whose
+// removal is already in progress.
+func isRemoving(err error) bool {
+	return cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress")
 }
 
 func matches(have, want map[string]string) bool {

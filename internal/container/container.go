@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path"
@@ -21,6 +22,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
 
+	"github.com/racelab/racelab/internal/owner"
 	"github.com/racelab/racelab/proxies"
 )
 
@@ -54,6 +56,8 @@ type Proxy struct {
 	logCancel context.CancelFunc
 	logsDone  chan struct{}
 	logsErr   error
+	// release tells racelab's keeper that Stop removed the container.
+	release func()
 
 	stopOnce sync.Once
 	stopErr  error
@@ -192,6 +196,21 @@ func (p *Proxy) launch(ctx context.Context, bundle *proxies.Bundle, args []strin
 	if p.runID != "" {
 		labels[LabelRun] = p.runID
 	}
+	// The owner mark lets a later racelab remove the container should
+	// this process die without removing it; the keeper removes it as
+	// soon as this process dies. Tracked before it exists: a create cut
+	// short by SIGKILL is found by its instance label.
+	if me, err := owner.Self(); err == nil {
+		maps.Copy(labels, me.Labels())
+	} else {
+		o.logger.Warn("container carries no owner mark", "err", err)
+	}
+	release, err := owner.Track(owner.Item{Container: &owner.Container{
+		Host: p.cli.DaemonHost(), Label: LabelInstance, Value: p.instance}})
+	if err != nil {
+		o.logger.Warn("racelab's keeper is not running; a killed racelab leaves this container to the next sweep", "err", err)
+	}
+	p.release = release
 	inject := func(ctx context.Context, c testcontainers.Container) error {
 		_, err := p.cli.CopyToContainer(ctx, c.GetContainerID(), client.CopyToContainerOptions{
 			DestinationPath: "/",
@@ -407,6 +426,9 @@ func (p *Proxy) stop(ctx context.Context) error {
 			}
 		}
 		_ = p.cli.Close()
+	}
+	if len(errs) == 0 && p.release != nil {
+		p.release()
 	}
 	return errors.Join(errs...)
 }

@@ -26,7 +26,10 @@
 // even when its context is cancelled, so Stop always knows the id. Every
 // container carries the label racelab.managed=true, racelab.run=<id> when
 // WithRunID is given, and a per-Start racelab.instance label, so List and
-// Cleanup find and remove what a killed process left behind.
+// Cleanup find and remove what a killed process left behind. It also
+// carries its owner's mark (package owner): racelab's keeper removes it
+// the moment its racelab dies, SIGKILL included, and SweepGone removes
+// the containers of owners that are gone.
 //
 // Environment: the reaper container of testcontainers-go needs a
 // registry, so TESTCONTAINERS_RYUK_DISABLED=true is set for this process

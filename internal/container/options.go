@@ -32,6 +32,9 @@ const (
 	LabelInstance = "racelab.instance"
 )
 
+// Every container also carries its owner's mark, owner.Mark.Labels
+// (racelab.owner.pid, .start, .boot, .pidns, .host), for SweepGone.
+
 // Option configures Start.
 type Option func(*options)
 

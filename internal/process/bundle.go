@@ -6,20 +6,17 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/racelab/racelab/internal/owner"
 	"github.com/racelab/racelab/proxies"
 )
 
-// prepare creates a fresh 0700 directory, renders spec for it and writes
-// the bundle. It returns the directory even on error so the caller can
-// remove it.
+// prepare creates a fresh 0700 directory carrying racelab's owner mark,
+// renders spec for it and writes the bundle. It returns the directory
+// even on error so the caller can remove it.
 func prepare(a proxies.Adapter, spec proxies.Spec) (string, *proxies.Bundle, error) {
-	dir, err := os.MkdirTemp("", "racelab-"+string(a.Kind())+"-")
+	dir, err := owner.TempDir(owner.DirPrefix + string(a.Kind()) + "-")
 	if err != nil {
-		return "", nil, fmt.Errorf("temp dir: %w", err)
-	}
-	// MkdirTemp creates 0700 already; make sure a umask cannot widen it.
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return dir, nil, fmt.Errorf("temp dir: %w", err)
+		return dir, nil, err
 	}
 	b, err := a.Render(spec, dir)
 	if err != nil {

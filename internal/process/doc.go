@@ -12,6 +12,11 @@
 // nginx worker outlives a killed master) and removes the directory. The
 // runtime signals only the process group it created, by its id.
 //
+// Nothing outlives racelab: the proxy gets SIGTERM from the kernel when
+// racelab dies (a parent-death signal, forked from one locked thread),
+// and racelab's keeper (package owner) kills the process group and
+// removes the directory, which carries an owner mark for later sweeps.
+//
 // Validate renders a Spec the same way and runs the binary's own
 // configuration check on it.
 //

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/racelab/racelab/internal/owner"
 	"github.com/racelab/racelab/proxies"
 )
 
@@ -67,6 +68,10 @@ type Proxy struct {
 	// reported.
 	startFailed bool
 
+	// releaseDir and releaseGroup tell the keeper that Stop removed the
+	// directory and ended the process group (never nil once set).
+	releaseDir, releaseGroup func()
+
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -84,6 +89,9 @@ type Proxy struct {
 // start: the process runs until Stop.
 func Start(ctx context.Context, a proxies.Adapter, spec proxies.Spec, opts ...Option) (*Proxy, error) {
 	o := newOptions(opts)
+	// Outside the start timeout: the keeper's own start is not the
+	// proxy's. An error shows when the proxy is tracked.
+	_ = owner.Start()
 	p := &Proxy{
 		kind:        a.Kind(),
 		adapter:     a,
@@ -127,6 +135,9 @@ func (p *Proxy) start(ctx context.Context, a proxies.Adapter, spec proxies.Spec,
 	}
 	dir, b, err := prepare(a, spec)
 	p.dir, p.bundle = dir, b
+	if dir != "" {
+		p.releaseDir = p.track(owner.Item{Dir: dir})
+	}
 	if err != nil {
 		return err
 	}
@@ -172,8 +183,8 @@ func (p *Proxy) exec(b *proxies.Bundle) error {
 	cmd.Dir = p.dir
 	cmd.Stdout = outW
 	cmd.Stderr = errW
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	err = cmd.Start()
+	cmd.SysProcAttr = sysProcAttr()
+	err = spawn(cmd)
 	// The child holds its own copies of the write ends now.
 	outW.Close()
 	errW.Close()
@@ -185,6 +196,15 @@ func (p *Proxy) exec(b *proxies.Bundle) error {
 	p.cmd = cmd
 	p.pid = cmd.Process.Pid
 	p.pipes = []*os.File{outR, errR}
+	// Unreaped until p.reap runs, so the group id is still this one's.
+	if g, err := owner.GroupOf(p.pid); err != nil {
+		p.log.Warn("proxy group not recorded; a racelab killed now leaves it to the parent-death signal", "kind", p.kind, "pid", p.pid, "err", err)
+	} else {
+		p.releaseGroup = p.track(owner.Item{Group: &g})
+		if err := owner.MarkDir(p.dir, g); err != nil {
+			p.log.Warn("proxy group not marked", "kind", p.kind, "pid", p.pid, "err", err)
+		}
+	}
 	p.log.Debug("proxy exec", "kind", p.kind, "pid", p.pid, "binary", p.binary, "args", b.Args)
 
 	var readers sync.WaitGroup
@@ -204,6 +224,17 @@ func (p *Proxy) exec(b *proxies.Bundle) error {
 	}()
 	go p.reap()
 	return nil
+}
+
+// track hands item to the keeper and returns its release. Without a
+// keeper the proxy still runs: the parent-death signal and the next
+// racelab's sweep remain.
+func (p *Proxy) track(item owner.Item) func() {
+	release, err := owner.Track(item)
+	if err != nil {
+		p.log.Warn("racelab's keeper is not running; a killed racelab leaves this proxy to the next sweep", "kind", p.kind, "err", err)
+	}
+	return release
 }
 
 // reap waits for the group leader to exit, kills whatever is left in its
@@ -346,11 +377,27 @@ func (p *Proxy) stop(ctx context.Context) error {
 	} else if p.exited != nil {
 		close(p.exited) // never started
 	}
+	select {
+	case <-p.exited:
+		if p.releaseGroup != nil {
+			p.releaseGroup()
+		}
+	default:
+		// Still running: the keeper kills it when racelab exits.
+	}
 	if p.dir != "" {
+		var err error
 		if p.keep {
+			// Unmarked, no sweep removes it.
+			err = owner.UnmarkDir(p.dir)
 			p.log.Info("proxy directory kept", "kind", p.kind, "dir", p.dir)
-		} else if err := os.RemoveAll(p.dir); err != nil {
-			errs = append(errs, fmt.Errorf("remove dir: %w", err))
+		} else if err = os.RemoveAll(p.dir); err != nil {
+			err = fmt.Errorf("remove dir: %w", err)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		} else if p.releaseDir != nil {
+			p.releaseDir()
 		}
 	}
 	if len(errs) > 0 {
