@@ -52,7 +52,7 @@ func BenchmarkFirstAttributedFailure(b *testing.B) {
 			var total time.Duration
 			for i := 0; i < b.N; i++ {
 				cfg := newConfig(nil)
-				cr := &cellRun{cell: cell, cfg: cfg, rec: backends.NewRecorder()}
+				cr := &cellRun{cell: cell, cfg: cfg, rec: backends.NewRecorder(), gap: cell.Gap, proxyIdle: cell.ProxyIdle}
 				ctx := context.Background()
 				if err := cr.start(ctx); err != nil {
 					b.Fatal(err)

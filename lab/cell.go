@@ -34,6 +34,9 @@ type cellRun struct {
 	// generation counts backend starts (restarts included).
 	generation int
 	waits      evidenceWaits
+	// syncPath is the proxy's evidence barrier (proxies.Bundle.SyncPath),
+	// empty when it has none.
+	syncPath string
 }
 
 // CellResult is what running one cell produced.
@@ -165,6 +168,9 @@ func (cr *cellRun) start(ctx context.Context) error {
 		return err
 	}
 	cr.client = newClient(p.Addr(), c.Client == scenarios.ClientPersistent)
+	if r, ok := p.(proxies.Rendered); ok && r.Bundle() != nil {
+		cr.syncPath = r.Bundle().SyncPath
+	}
 	if spec.Config != nil {
 		if err := cr.useConfig(p); err != nil {
 			return err

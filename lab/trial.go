@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"time"
 
 	"github.com/racelab/racelab/backends"
@@ -149,26 +150,7 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 		rec.ClientError = resp.Err.Error()
 	}
 
-	// Proxy evidence: the access line normally follows within a
-	// millisecond; a proxy that drops the connection may log nothing.
-	class := resp.Class
-	if class == "" {
-		class = statusOutcome(resp.Status)
-	}
-	waitStart := time.Now()
-	ectx, cancel := context.WithTimeout(ctx, cr.waits.limit(class, cr.cfg.evidenceWait))
-	proxyEv, _ := cr.proxy.Evidence().Wait(ectx, rec.RequestID, "access")
-	cancel()
-	cr.waits.observe(class, hasSource(proxyEv, "access"), time.Since(waitStart))
-	if resp.Status != 200 && !hasSource(proxyEv, "error") {
-		// Error-log lines come on another stream than access lines (nginx:
-		// stderr and stdout) and may trail them.
-		ectx, cancel := context.WithTimeout(ctx, cr.waits.limit(class+"/error", cr.cfg.evidenceWait/4))
-		waitStart = time.Now()
-		proxyEv, _ = cr.proxy.Evidence().Wait(ectx, rec.RequestID, "error")
-		cancel()
-		cr.waits.observe(class+"/error", hasSource(proxyEv, "error"), time.Since(waitStart))
-	}
+	proxyEv := cr.proxyEvidence(ctx, rec.RequestID, fmt.Sprintf("%d-%d-s", c.Index, seq), resp)
 	if ctx.Err() != nil {
 		return rec, ctx.Err()
 	}
@@ -205,6 +187,75 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 	rec.Backend = v.backend
 	rec.Proxy = proxyEv
 	return rec, nil
+}
+
+// proxyEvidence collects what the proxy logged about request id, whose
+// outcome resp the client has seen. With an evidence barrier
+// (proxies.Bundle.SyncPath) that is one request to the barrier, syncID,
+// and the wait for its line: the victim's line, if the proxy writes one,
+// is in by then, so a proxy that logs nothing for an outcome (HAProxy
+// dropping a persistent client connection) costs a round trip, not a
+// timeout. Without a barrier, or when the barrier does not answer, it
+// waits for the access line (and after a failure for an error line) as
+// long as evidenceWaits allows.
+func (cr *cellRun) proxyEvidence(ctx context.Context, id, syncID string, resp response) []proxies.Evidence {
+	evidence := cr.proxy.Evidence()
+	if cr.syncPath != "" {
+		// The barrier's proxy writes a request's evidence as one line.
+		if evs := evidence.ForRequest(id); len(evs) > 0 {
+			return evs
+		}
+		err := cr.sync(ctx, syncID)
+		if err == nil {
+			return evidence.ForRequest(id)
+		}
+		if ctx.Err() != nil {
+			return evidence.ForRequest(id)
+		}
+		cr.cfg.logger.Warn("evidence barrier failed: waiting for the line instead", "cell", cr.cell.ID, "request", id, "err", err)
+	}
+	// The access line normally follows within a millisecond; a proxy that
+	// drops the connection may log nothing.
+	class := resp.Class
+	if class == "" {
+		class = statusOutcome(resp.Status)
+	}
+	waitStart := time.Now()
+	ectx, cancel := context.WithTimeout(ctx, cr.waits.limit(class, cr.cfg.evidenceWait))
+	proxyEv, _ := evidence.Wait(ectx, id, "access")
+	cancel()
+	cr.waits.observe(class, hasSource(proxyEv, "access"), time.Since(waitStart))
+	if resp.Status != 200 && !hasSource(proxyEv, "error") {
+		// Error-log lines come on another stream than access lines (nginx:
+		// stderr and stdout) and may trail them.
+		ectx, cancel := context.WithTimeout(ctx, cr.waits.limit(class+"/error", cr.cfg.evidenceWait/4))
+		waitStart = time.Now()
+		proxyEv, _ = evidence.Wait(ectx, id, "error")
+		cancel()
+		cr.waits.observe(class+"/error", hasSource(proxyEv, "error"), time.Since(waitStart))
+	}
+	return proxyEv
+}
+
+// sync sends request id to the proxy's evidence barrier on a connection
+// of its own and waits for the proxy's line about it, both within the
+// evidence wait.
+func (cr *cellRun) sync(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, cr.cfg.evidenceWait)
+	defer cancel()
+	c := newClient(cr.client.addr, false)
+	defer c.close()
+	r := c.do(ctx, newRequest(id, "GET", backends.FaultNone, cr.syncPath, "racelab"), cr.cfg.evidenceWait)
+	if r.Err != nil {
+		return fmt.Errorf("evidence barrier %s: %w", cr.syncPath, r.Err)
+	}
+	if r.Status != http.StatusNoContent {
+		return fmt.Errorf("evidence barrier %s: status %d, want 204", cr.syncPath, r.Status)
+	}
+	if _, err := cr.proxy.Evidence().Wait(ctx, id, "access"); err != nil {
+		return fmt.Errorf("evidence barrier %s: no log line: %w", cr.syncPath, err)
+	}
+	return nil
 }
 
 // prime sends the priming request, reconnecting once if the client

@@ -196,6 +196,14 @@ type Bundle struct {
 	Args []string
 	// ValidateArgs make the binary check the configuration and exit.
 	ValidateArgs []string
+	// SyncPath, when set, is a request path the configuration answers
+	// itself, never forwarding it, and logs like any other request. It is
+	// an evidence barrier: the proxy writes a request's evidence as one
+	// line on one ordered stream, as the request ends, so once the line of
+	// a request sent to SyncPath has been read, so has the line of every
+	// request whose outcome the client had seen before sending it, and a
+	// request with no line by then has none coming.
+	SyncPath string
 
 	// For a user's configuration (Spec.Config): every change racelab
 	// made to it, the request route to the upstream under test, and the

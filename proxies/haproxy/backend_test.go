@@ -198,10 +198,16 @@ func dialRaw(t *testing.T, addr string) *rawClient {
 	return &rawClient{c: c, br: bufio.NewReader(c)}
 }
 
-// Do sends one request and reads the response, within 10s.
+// Do sends one request for id under backends.PathPrefix and reads the
+// response, within 10s.
 func (rc *rawClient) Do(method, id string, fault bool) clientResult {
+	return rc.DoPath(method, backends.PathPrefix+id, id, fault)
+}
+
+// DoPath is Do with the request path given.
+func (rc *rawClient) DoPath(method, path, id string, fault bool) clientResult {
 	_ = rc.c.SetDeadline(time.Now().Add(10 * time.Second))
-	req := method + " " + backends.PathPrefix + id + " HTTP/1.1\r\nHost: racelab\r\n" +
+	req := method + " " + path + " HTTP/1.1\r\nHost: racelab\r\n" +
 		backends.RequestIDHeader + ": " + id + "\r\n"
 	if fault {
 		req += backends.FaultHeader + ": " + string(backends.FaultCloseOnReuse) + "\r\n"

@@ -94,6 +94,17 @@
 // names the connection the request went out on. Startup notices, warnings
 // and alerts give no evidence.
 //
+// HAProxy writes no line at all for a request it drops with the client
+// connection (below), so waiting for a line cannot tell "none" from "not
+// yet". The rendered frontend answers SyncPath itself ("http-request
+// return status 204", logged like any request, never forwarded) and the
+// bundle names it in Bundle.SyncPath: HAProxy runs one thread and writes a
+// stream's line to stdout as the stream ends, so a request sent to
+// SyncPath after the client saw a victim's outcome is logged after the
+// victim's line, if there is one (TestLiveSyncPath). The lab uses it as
+// an evidence barrier instead of a timed wait. "http-request return"
+// needs HAProxy 2.2 or later.
+//
 // # How the race surfaces (HAProxy 2.6.12, checked by the live tests)
 //
 // With http-reuse always and retry off, a request that the backend drops

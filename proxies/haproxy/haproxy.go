@@ -79,5 +79,6 @@ func (Adapter) Render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
 		Files:        map[string]string{ConfigFile: cfg},
 		Args:         []string{"-W", "-db", "-f", path},
 		ValidateArgs: []string{"-c", "-f", path},
+		SyncPath:     SyncPath,
 	}, nil
 }

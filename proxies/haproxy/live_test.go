@@ -188,6 +188,41 @@ func TestLiveCloseOnReusePersistentClient(t *testing.T) {
 	}
 }
 
+// TestLiveSyncPath: the rendered frontend answers the evidence barrier
+// itself (204, logged, the backend never sees it), and the barrier's line
+// comes after the line of a victim whose 502 the client had already read,
+// every time: HAProxy writes a stream's line as the stream ends, on its one
+// thread, in order.
+func TestLiveSyncPath(t *testing.T) {
+	be := startTestBackend(t, 0)
+	p := startHAProxy(t, be.Addr(), proxies.Spec{Retry: proxies.RetryOff})
+	require.Equal(t, SyncPath, p.Bundle().SyncPath)
+
+	sync := dialRaw(t, p.Addr()).DoPath("GET", SyncPath, "sync-0", false)
+	require.NoError(t, sync.Err)
+	assert.Equal(t, 204, sync.Status)
+	ev := waitAccess(t, p, "sync-0")
+	assert.Equal(t, 204, ev.Status)
+	assert.Equal(t, 0, ev.Attempts, "answered by HAProxy, no server picked")
+	assert.Empty(t, be.Events(), "the barrier never reaches the backend")
+
+	// A victim's 502 SH-- line is written as its stream ends, which can be
+	// a moment after the client read the 502; the barrier sent then still
+	// comes after it.
+	for i := 0; i < 20; i++ {
+		id := "victim-" + strconv.Itoa(i)
+		require.Equal(t, 200, dialRaw(t, p.Addr()).Do("GET", "warm-"+strconv.Itoa(i), false).Status)
+		got := dialRaw(t, p.Addr()).Do("GET", id, true)
+		require.Equal(t, 502, got.Status, "%+v", got)
+		syncID := "sync-" + strconv.Itoa(i+1)
+		require.Equal(t, 204, dialRaw(t, p.Addr()).DoPath("GET", SyncPath, syncID, false).Status)
+		waitAccess(t, p, syncID)
+		evs := p.Evidence().ForRequest(id)
+		require.Len(t, evs, 1, "trial %d: the victim's line is in once the barrier's is", i)
+		assert.Equal(t, "SH--", evs[0].Flags)
+	}
+}
+
 // TestLiveRetryIdempotent: GET is retried on a new server connection and
 // recovers; POST is not retried and fails.
 func TestLiveRetryIdempotent(t *testing.T) {

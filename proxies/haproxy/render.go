@@ -39,6 +39,13 @@ const CaptureLen = 128
 // log-format, so ParseLog tells them from startup notices.
 const LogPrefix = "racelab-haproxy"
 
+// SyncPath is the path the rendered frontend answers itself with a 204,
+// never forwarding it: the evidence barrier of Bundle.SyncPath. HAProxy
+// runs one thread and writes a stream's access line to stdout when the
+// stream ends, so the line of a request sent after another request's
+// outcome was seen comes after that request's line, if it has one.
+const SyncPath = "/racelab-sync"
+
 // logFormat is the access log line. Field by field:
 //
 //	id      the X-Racelab-Request-Id header (capture slot 0), quoted
@@ -66,6 +73,7 @@ type configParams struct {
 	Explicit       bool
 	LogFormat      string
 	RequestIDHdr   string
+	SyncPath       string
 	CaptureLen     int
 	Listen         string
 	Upstream       string
@@ -103,6 +111,8 @@ defaults
 frontend fe
     bind {{.Listen}}
     capture request header {{.RequestIDHdr}} len {{.CaptureLen}}
+    # racelab's evidence barrier: answered here, logged, never forwarded.
+    http-request return status 204 if { path {{.SyncPath}} }
     default_backend be
 
 backend be
@@ -144,6 +154,7 @@ func renderConfig(spec proxies.Spec, dir string) (string, error) {
 		Explicit:       spec.Variant != proxies.VariantDefaults,
 		LogFormat:      logFormat,
 		RequestIDHdr:   backends.RequestIDHeader,
+		SyncPath:       SyncPath,
 		CaptureLen:     CaptureLen,
 		Listen:         spec.Listen,
 		Upstream:       spec.Upstream,
