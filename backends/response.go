@@ -134,9 +134,12 @@ func requestIDFromRaw(raw []byte) string {
 		}
 		name, value, ok := bytes.Cut(line, []byte(":"))
 		if ok && strings.EqualFold(string(name), RequestIDHeader) {
+			// The first occurrence decides, as Header.Get does for a
+			// parsed request: an empty one leaves the path's id.
 			if v := strings.TrimSpace(string(value)); v != "" {
 				return safeID(v)
 			}
+			break
 		}
 	}
 	return pathID
