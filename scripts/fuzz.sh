@@ -1,22 +1,35 @@
 #!/usr/bin/env bash
-# Runs every fuzz target of the module for a while each: the targets are
-# found by their declaration (func FuzzXxx(f *testing.F) in a _test.go
-# file), so a new target is fuzzed without touching this script.
+# Runs every fuzz target of the module for a while each. Targets are found
+# by their declaration (func FuzzXxx(f *testing.F) in a _test.go file), so
+# a new one is fuzzed without touching this script.
 #
 #   scripts/fuzz.sh                  # every target, 2s each (what CI runs)
 #   scripts/fuzz.sh 5m               # every target, 5 minutes each
-#   scripts/fuzz.sh 10m FuzzLoad     # targets whose name matches a regexp
+#   scripts/fuzz.sh 10m FuzzLoad     # the targets whose name matches a regexp
+#   scripts/fuzz.sh 20000x FuzzRead  # a number of executions instead of a time
 #   scripts/fuzz.sh --list [REGEXP]  # list the targets and their packages
 #
-# A failing input is written by go test under the package's
-# testdata/fuzz/<target>/ and stays there: commit it as a regression case
-# once fixed. Exit 0 when every target passed, 1 otherwise.
+# A failing input is written under the package's testdata/fuzz/<target>/
+# and stays there: once fixed, commit it as a regression case (plain go
+# test runs it). Exit 0 when every target passed, 1 otherwise.
 #
-# Go's fuzzer minimises each new interesting input for up to
-# -fuzzminimizetime (60s by default) without reporting progress; on
-# racelab's kilobyte-sized scenarios and configs that looked like a hang
-# (golang/go#48820). It is bounded here (RACELAB_FUZZ_MINIMIZE, default
-# 1s); a failing input is still written, minimised or not.
+# Each package's instrumented test binary is built once and runs each of
+# its targets (go test -fuzz would link it again per target), from the
+# package directory and with go test's corpus cache.
+#
+# Go's fuzzer minimises every new interesting input for up to
+# -fuzzminimizetime (60s by default) and reports no progress meanwhile:
+# on racelab's kilobyte-sized scenarios and configs that looks like a
+# hang (golang/go#48820). RACELAB_FUZZ_MINIMIZE bounds it: 0 (no
+# minimising, the default for runs of 10s or less: every execution
+# explores) or a time (1s otherwise). A failing input is written either
+# way. RACELAB_FUZZ_TIMEOUT bounds each target's run (-test.timeout: 1m
+# for short runs, none for long ones).
+#
+# Go 1.26's fuzz coordinator can fail a run that ends by -fuzztime with a
+# bare "context deadline exceeded" and no failing input (golang/go#75804,
+# fixed in Go 1.27). That exact outcome is reported as "ok*", not as a
+# failure; anything else that fails, fails.
 set -euf
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -29,12 +42,28 @@ if [ "${1:-}" = "--list" ]; then
 	list=true
 	match="${2:-.}"
 fi
-minimize="${RACELAB_FUZZ_MINIMIZE:-1s}"
+# Short runs (CI): no minimising; a target stuck in one input fails after
+# a minute instead of holding the pipeline; and the corpus is the seeds
+# and testdata only, not the inputs earlier runs found (go test keeps
+# those in its cache, and re-running a corpus that only grows would eat a
+# short run's time). Long runs build on, and add to, go test's cache.
+case "$fuzztime" in
+*x | [0-9]s | 10s | [0-9].*s)
+	minimize="${RACELAB_FUZZ_MINIMIZE:-0}"
+	timeout="${RACELAB_FUZZ_TIMEOUT:-1m}"
+	fresh=true
+	;;
+*)
+	minimize="${RACELAB_FUZZ_MINIMIZE:-1s}"
+	timeout="${RACELAB_FUZZ_TIMEOUT:-0}"
+	fresh=false
+	;;
+esac
 
 # One "DIR NAME" line per target, sorted: declarations in test files
 # outside testdata directories.
-targets=$(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go' -not -path './vendor/*')
-targets=$(printf '%s\n' "$targets" | grep -v '/testdata/' | sed 's|^\./||' |
+files=$(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go' -not -path './vendor/*')
+targets=$(printf '%s\n' "$files" | grep -v '/testdata/' | sed 's|^\./||' |
 	xargs grep -HoE '^func Fuzz[A-Za-z0-9_]*\(f \*testing\.F\)' |
 	sed -E 's|^(.*)/[^/]*_test\.go:func (Fuzz[A-Za-z0-9_]*)\(.*$|\1 \2|; s|^[^/ ]*_test\.go:func (Fuzz[A-Za-z0-9_]*)\(.*$|. \1|' |
 	sort -u | while read -r dir name; do
@@ -51,20 +80,44 @@ if $list; then
 	exit 0
 fi
 
-log=$(mktemp -d)
-trap 'rm -rf "$log"' EXIT
+module=$(go list -m)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cache="$(go env GOCACHE)/fuzz"
+if $fresh; then
+	cache="$work/corpus"
+fi
+root=$(pwd)
 failed=""
 count=0
 start=$(date +%s)
+built=""
 while read -r dir name; do
 	count=$((count + 1))
-	out="$log/$count.txt"
+	bin="$work/$(printf '%s' "$dir" | tr '/.' '__').test"
+	out="$work/$count.txt"
 	t0=$(date +%s)
-	if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimize" "./$dir" >"$out" 2>&1; then
-		status=ok
-	else
+	if [ "$built" != "$dir" ]; then
+		if ! go test -c -fuzz . -o "$bin" "./$dir" >"$out" 2>&1; then
+			printf 'FAIL %-28s ./%-22s build\n' "$name" "$dir"
+			sed 's/^/    /' "$out" >&2
+			failed="$failed $dir:$name"
+			continue
+		fi
+		built=$dir
+	fi
+	importpath=$module
+	[ "$dir" = . ] || importpath="$module/$dir"
+	status=ok
+	if ! (cd "$root/$dir" && "$bin" -test.run '^$' -test.fuzz "^${name}\$" \
+		-test.fuzztime "$fuzztime" -test.fuzzminimizetime "$minimize" \
+		-test.fuzzcachedir "$cache/$importpath" -test.timeout "$timeout") >"$out" 2>&1; then
 		status=FAIL
-		failed="$failed $dir:$name"
+		# golang/go#75804: the coordinator's own deadline, nothing else.
+		if grep -qx '    context deadline exceeded' "$out" && ! grep -q 'Failing input written' "$out" &&
+			[ "$(grep -c -- '--- FAIL' "$out")" = 1 ]; then
+			status='ok*'
+		fi
 	fi
 	execs=$(grep -oE 'execs: [0-9]+' "$out" | tail -n 1 | cut -d' ' -f2)
 	interesting=$(grep -oE 'new interesting: [0-9]+' "$out" | tail -n 1 | cut -d' ' -f3)
@@ -72,11 +125,12 @@ while read -r dir name; do
 		"$status" "$name" "$dir" "$(($(date +%s) - t0))" "${execs:-0}" "${interesting:-0}"
 	if [ "$status" = FAIL ]; then
 		sed 's/^/    /' "$out" >&2
+		failed="$failed $dir:$name"
 	fi
 done <<EOF
 $targets
 EOF
-echo "fuzz: $count target(s), ${fuzztime} each, $(($(date +%s) - start))s in all"
+echo "fuzz: $count target(s), ${fuzztime} each (minimising ${minimize}), $(($(date +%s) - start))s in all"
 if [ -n "$failed" ]; then
 	echo "fuzz: failed:$failed" >&2
 	exit 1
