@@ -40,6 +40,31 @@ func TestPreflightDockerHostUnreachable(t *testing.T) {
 	}
 }
 
+// An engine at another machine's address is refused without a
+// connection (192.0.2.1 is a documentation address); this machine's own
+// addresses and host names go on to the ping.
+func TestPreflightDockerHostOtherMachine(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "tcp://192.0.2.1:2376")
+	err := engineAvailable(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "is another machine (192.0.2.1)") || !strings.Contains(err.Error(), "out of reach") {
+		t.Fatalf("err = %v", err)
+	}
+	for _, local := range []string{"tcp://127.0.0.1:2375", "tcp://[::1]:2375", "tcp://0.0.0.0:2375", "unix:///var/run/docker.sock", "tcp://docker:2375", "ssh://u@h"} {
+		if ip := remoteIP(local); ip != nil {
+			t.Errorf("%s: taken for another machine (%s)", local, ip)
+		}
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() {
+				if ip := remoteIP("tcp://" + net.JoinHostPort(n.IP.String(), "2375")); ip != nil {
+					t.Errorf("this machine's %s taken for another machine", n.IP)
+				}
+			}
+		}
+	}
+}
+
 // DOCKER_HOST naming the local socket explicitly is the engine racelab
 // uses.
 func TestEngineDockerHostExplicitSocket(t *testing.T) {
