@@ -2,6 +2,7 @@ package ci
 
 import (
 	"encoding/xml"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -187,7 +188,7 @@ func with(t *testing.T, s step, key string) string {
 	if !ok {
 		t.Fatalf("step %q has no with.%s", s.Name, key)
 	}
-	return strings.TrimSuffix(strings.TrimSpace(v.(string)), "/")
+	return strings.TrimSuffix(strings.TrimSpace(fmt.Sprint(v)), "/")
 }
 
 func copyFiles(t *testing.T, from, to string) {
@@ -392,9 +393,9 @@ func TestWorkflowShardAndMerge(t *testing.T) {
 	}
 }
 
-// TestRemoteEngine: racelab reaches the container engine DOCKER_HOST
-// names, and one that does not answer stops a container run at
-// preflight, exit 2, naming it, before any results file exists.
+// TestRemoteEngine: a DOCKER_HOST that does not answer stops a container
+// run at preflight, exit 2, naming it, before any results file exists;
+// the local socket given explicitly as DOCKER_HOST is used.
 func TestRemoteEngine(t *testing.T) {
 	bin := binDir
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -418,5 +419,15 @@ func TestRemoteEngine(t *testing.T) {
 	}
 	if _, err := os.Stat(results); !os.IsNotExist(err) {
 		t.Errorf("a run stopped at preflight left a results file: %v", err)
+	}
+
+	const sock = "/var/run/docker.sock"
+	if _, err := os.Stat(sock); err != nil {
+		t.Skipf("no Docker engine socket at %s (install and start docker.io) for the explicit DOCKER_HOST: %v", sock, err)
+	}
+	cmd = exec.Command(filepath.Join(bin, "racelab"), "images", "list")
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+sock, "TESTCONTAINERS_RYUK_DISABLED=true")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "SUITE") {
+		t.Errorf("DOCKER_HOST=unix://%s: %v\n%s", sock, err, out)
 	}
 }
