@@ -48,7 +48,7 @@ fi
 # those in its cache, and re-running a corpus that only grows would eat a
 # short run's time). Long runs build on, and add to, go test's cache.
 case "$fuzztime" in
-*x | [0-9]s | 10s | [0-9].*s)
+*x | *ms | [0-9]s | 10s | [0-9].*s)
 	minimize="${RACELAB_FUZZ_MINIMIZE:-0}"
 	timeout="${RACELAB_FUZZ_TIMEOUT:-1m}"
 	fresh=true
