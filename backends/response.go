@@ -134,9 +134,25 @@ func requestIDFromRaw(raw []byte) string {
 		}
 		name, value, ok := bytes.Cut(line, []byte(":"))
 		if ok && strings.EqualFold(string(name), RequestIDHeader) {
-			if v := strings.TrimSpace(string(value)); v != "" {
+			// The first occurrence decides, as Header.Get does for a
+			// parsed request: an empty one leaves the path's id. Lines
+			// that start with a space or a tab continue the value (obsolete
+			// line folding, joined by one space as net/textproto does).
+			v := strings.TrimSpace(string(value))
+			for {
+				nl := bytes.IndexByte(raw, '\n')
+				if nl < 0 || len(raw) == 0 || (raw[0] != ' ' && raw[0] != '\t') {
+					break
+				}
+				if more := strings.TrimSpace(string(raw[:nl])); more != "" {
+					v = strings.TrimSpace(v + " " + more)
+				}
+				raw = raw[nl+1:]
+			}
+			if v != "" {
 				return safeID(v)
 			}
+			break
 		}
 	}
 	return pathID

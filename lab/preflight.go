@@ -88,7 +88,7 @@ func defaultChecker() *checker {
 		lookPath: process.LookPath,
 		sbin:     "/usr/sbin",
 		stat:     os.Stat,
-		engine:   container.Available,
+		engine:   engineAvailable,
 		resolve:  images.Resolve,
 		inspect: func(ctx context.Context, ref string) error {
 			_, err := container.InspectImage(ctx, ref)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/racelab/racelab/results"
 )
@@ -44,7 +45,35 @@ func text(s string) *junitText {
 	if s == "" {
 		return nil
 	}
-	return &junitText{Text: s}
+	return &junitText{Text: cdata(s)}
+}
+
+// cdata makes s fit a CDATA section: encoding/xml escapes attributes and
+// splits "]]>", but writes CDATA's characters as they are, and a control
+// character (a proxy's log line, a hostile cell name) would make the
+// whole file unreadable to a CI system. Each character XML forbids, and
+// each invalid UTF-8 byte, becomes U+FFFD, as in escaped text.
+func cdata(s string) string {
+	ok := func(r rune) bool {
+		return r == '\t' || r == '\n' || r == '\r' || (r >= 0x20 && r <= 0xD7FF) ||
+			(r >= 0xE000 && r <= 0xFFFD) || (r >= 0x10000 && r <= 0x10FFFF)
+	}
+	clean := true
+	for i, r := range s {
+		if !ok(r) || (r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD")) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if !ok(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 }
 
 type junitProperty struct {
@@ -166,7 +195,7 @@ func (r *Report) verdictCase(v results.Verdict) junitCase {
 	if evidence != "" {
 		body += "\n" + evidence
 	}
-	c.Failure = &junitProblem{Message: v.Message, Type: "expectation", Body: body}
+	c.Failure = &junitProblem{Message: v.Message, Type: "expectation", Body: cdata(body)}
 	return c
 }
 
@@ -175,7 +204,7 @@ func (r *Report) cellCase(suite string, s results.Summary) junitCase {
 	evidence := r.Evidence(s)
 	switch {
 	case s.Error != "":
-		c.Error = &junitProblem{Message: "cell did not complete: " + s.Error, Type: "cell", Body: evidence}
+		c.Error = &junitProblem{Message: "cell did not complete: " + s.Error, Type: "cell", Body: cdata(evidence)}
 	case s.Trials == 0:
 		c.Skipped = &junitProblem{Message: "no trials recorded for this cell (interrupted run?)"}
 	default:

@@ -56,29 +56,52 @@ func ParseDuration(s string) (time.Duration, error) {
 }
 
 // FormatDuration prints d compactly with a unit ("1.5s", "250ms", "-1s").
+// The text is exact: ParseDuration gives d back, down to the nanosecond
+// and for every value of d (cell ids and labels are made of it, so two
+// durations never print alike).
 func FormatDuration(d time.Duration) string {
 	if d == 0 {
 		return "0s"
 	}
-	sign := ""
+	sign, u := "", uint64(d)
 	if d < 0 {
-		sign, d = "-", -d
+		// -d overflows for the smallest duration; its magnitude does not.
+		sign, u = "-", uint64(-(d+1))+1
 	}
+	const (
+		ns = uint64(time.Nanosecond)
+		us = uint64(time.Microsecond)
+		ms = uint64(time.Millisecond)
+		s  = uint64(time.Second)
+		m  = uint64(time.Minute)
+		h  = uint64(time.Hour)
+	)
 	switch {
-	case d%time.Hour == 0:
-		return sign + strconv.FormatInt(int64(d/time.Hour), 10) + "h"
-	case d%time.Minute == 0 && d >= time.Minute:
-		return sign + strconv.FormatInt(int64(d/time.Minute), 10) + "m"
-	case d%time.Second == 0:
-		return sign + strconv.FormatInt(int64(d/time.Second), 10) + "s"
-	case d >= time.Second:
-		return sign + strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s"
-	case d%time.Millisecond == 0:
-		return sign + strconv.FormatInt(int64(d/time.Millisecond), 10) + "ms"
-	case d >= time.Millisecond:
-		return sign + strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', -1, 64) + "ms"
-	case d%time.Microsecond == 0:
-		return sign + strconv.FormatInt(int64(d/time.Microsecond), 10) + "us"
+	case u%h == 0:
+		return sign + strconv.FormatUint(u/h, 10) + "h"
+	case u%m == 0 && u >= m:
+		return sign + strconv.FormatUint(u/m, 10) + "m"
+	case u >= s:
+		return sign + decimal(u, s) + "s"
+	case u >= ms:
+		return sign + decimal(u, ms) + "ms"
+	case u%us == 0:
+		return sign + strconv.FormatUint(u/us, 10) + "us"
+	case u >= us:
+		return sign + decimal(u, us) + "µs" // as time.Duration prints it
 	}
-	return sign + d.String()
+	return sign + strconv.FormatUint(u/ns, 10) + "ns"
+}
+
+// decimal prints u/unit exactly, with no trailing zeros after the point.
+func decimal(u, unit uint64) string {
+	whole := strconv.FormatUint(u/unit, 10)
+	frac := u % unit
+	if frac == 0 {
+		return whole
+	}
+	digits := len(strconv.FormatUint(unit, 10)) - 1
+	f := strconv.FormatUint(frac, 10)
+	f = strings.Repeat("0", digits-len(f)) + f
+	return whole + "." + strings.TrimRight(f, "0")
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/racelab/racelab/internal/images"
 	"github.com/racelab/racelab/lab"
 	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/results"
+	"github.com/racelab/racelab/scenarios"
 )
 
 // runCLI runs racelab in-process and returns its exit code and output.
@@ -256,6 +258,45 @@ func TestShardsMergeIntoOneReport(t *testing.T) {
 	code, _, errOut = runCLI(t, "report", files[0], files[0])
 	if code != ExitFail || !strings.Contains(errOut, "is in both") {
 		t.Errorf("the same shard twice: exit %d, %s", code, errOut)
+	}
+
+	// --complete: both shards hold every cell; one shard alone passes its
+	// expectations but misses half the cells, and says which.
+	code, _, errOut = runCLI(t, append([]string{"report", "--scenario", "retry-boundary", "--complete"}, files...)...)
+	if code != ExitOK {
+		t.Errorf("both shards, --complete: exit %d, %s", code, errOut)
+	}
+	junit := filepath.Join(dir, "junit.xml")
+	code, _, errOut = runCLI(t, "report", files[0], "--scenario", "retry-boundary", "--complete", "--format", "junit", "-o", junit)
+	if code != ExitFail || !strings.Contains(errOut, "6 problem(s) with the cells of scenario retry-boundary") ||
+		!strings.Contains(errOut, "(index 1) is not in the results") {
+		t.Errorf("one shard of two, --complete: exit %d, %s", code, errOut)
+	}
+	if _, err := os.Stat(junit); err != nil {
+		t.Errorf("an incomplete merge still writes its report: %v", err)
+	}
+}
+
+func TestIncomplete(t *testing.T) {
+	cells := []scenarios.Cell{{ID: "a", Index: 0}, {ID: "b", Index: 1}, {ID: "c", Index: 2}}
+	got := incomplete(cells, []results.Summary{
+		{Cell: "a", Trials: 3},
+		{Cell: "b", Trials: 1, Error: "start proxy: boom"},
+		{Cell: "z", Trials: 3},
+	})
+	want := []string{
+		"cell b did not run to the end: start proxy: boom",
+		"cell c (index 2) is not in the results",
+		"cell z is not a cell of the scenario",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := incomplete(cells[:1], []results.Summary{{Cell: "a"}}); len(got) != 1 || got[0] != "cell a recorded no trial" {
+		t.Errorf("a cell with no trial: %q", got)
+	}
+	if got := incomplete(cells[:1], []results.Summary{{Cell: "a", Trials: 1}}); len(got) != 0 {
+		t.Errorf("a complete run: %q", got)
 	}
 }
 

@@ -147,6 +147,7 @@ func TestReportUsage(t *testing.T) {
 		{[]string{"report", file, "--format", "pdf"}, ExitUsage, `--format: format "pdf": want one of table, html, md, csv, json, junit`},
 		{[]string{"report", file, "--scenario", "no-such-scenario"}, ExitUsage, `no built-in scenario "no-such-scenario"`},
 		{[]string{"report", filepath.Join(t.TempDir(), "missing.jsonl")}, ExitFail, "no such file"},
+		{[]string{"report", file, "--complete"}, ExitUsage, "--complete checks the cells of a scenario: give it with --scenario"},
 		{[]string{"report", "-h"}, ExitOK, ""},
 	}
 	for _, c := range cases {

@@ -172,14 +172,20 @@ func (r *haRewriter) effective() ([]Setting, error) {
 		get("mode", "mode", 1, "tcp", "HTTP pooling needs mode http"),
 		get("reuse", "http-reuse", 1, "safe", "http-reuse: safe keeps a client's first request off pooled connections, unless retry-on lists conn-failure, empty-response and response-timeout (the request is then retry-safe and may reuse: measured by racelab on examples/byoc/haproxy)"),
 	}
+	// A server line with no name ("server" alone: haproxy -c rejects it)
+	// names no server here rather than failing.
+	name := ""
+	if len(first.Args) > 1 {
+		name = first.Args[1]
+	}
 	purge, purgePos := serverParam(chain, s, first, "pool-purge-delay")
 	idle := Setting{Name: "idle_timeout", Value: purge, Source: purgePos,
-		Note: "pool-purge-delay of server " + first.Args[1] + ": HAProxy has no idle timer; a lone idle connection lives 2-3 purge periods"}
+		Note: "pool-purge-delay of server " + name + ": HAProxy has no idle timer; a lone idle connection lives 2-3 purge periods"}
 	if purge == "" {
 		idle.Value, idle.Default = "5s", true
 	}
 	maxc, maxcPos := serverParam(chain, s, first, "pool-max-conn")
-	pool := Setting{Name: "pool_size", Value: maxc, Source: maxcPos, Note: "pool-max-conn of server " + first.Args[1] + " (-1: no limit)"}
+	pool := Setting{Name: "pool_size", Value: maxc, Source: maxcPos, Note: "pool-max-conn of server " + name + " (-1: no limit)"}
 	if maxc == "" {
 		pool.Value, pool.Default = "-1", true
 	}

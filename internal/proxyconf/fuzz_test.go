@@ -39,6 +39,10 @@ func FuzzRewriteNginx(f *testing.F) {
 		}
 		fs := memFS{"/etc/nginx/nginx.conf": conf, "/etc/nginx/inc.conf": conf}
 		if _, err := ParseNginx(fs, "/etc/nginx/nginx.conf", ""); err != nil {
+			// A rejection says where: the file (and line) of the problem.
+			if !contains(err.Error(), "/etc/nginx/") {
+				t.Fatalf("parse error without a file: %v", err)
+			}
 			return
 		}
 		res, err := Rewrite(memInput("nginx", conf, ""))
@@ -60,6 +64,9 @@ func FuzzRewriteHAProxy(f *testing.F) {
 			return
 		}
 		if _, err := ParseHAProxySections("f", []byte(conf)); err != nil {
+			if !strings.HasPrefix(err.Error(), "f:") {
+				t.Fatalf("parse error without a position: %v", err)
+			}
 			return
 		}
 		res, err := Rewrite(memInput("haproxy", conf, ""))

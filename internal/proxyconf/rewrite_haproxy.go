@@ -175,6 +175,13 @@ func (r *haRewriter) section(o *haOut, s *Section) {
 		w := []string{"http-request", "set-var(txn.racelab_id)", "req.hdr(" + r.in.RequestIDHeader + ")"}
 		r.added(s, w, "racelab's evidence: the request id for the access log", false)
 		emit(w, "")
+		// Every bind becomes racelab's listener; a section with none
+		// gets it too, or the proxy would start with nothing to send to.
+		if !slices.ContainsFunc(s.Lines, func(l Line) bool { return len(l.Args) > 0 && l.Keyword() == "bind" }) {
+			w := []string{"bind", r.in.Listen}
+			r.added(s, w, "racelab's loopback listener (the "+s.Kind+" has no bind line)", false)
+			emit(w, "")
+		}
 	}
 	var under string
 	if s.Name == r.under && (s.Kind == "backend" || s.Kind == "listen") {
