@@ -129,6 +129,9 @@ func (r *Result) Summary() string {
 	case r.NeverClosed:
 		return "no idle close within " + FormatWait(r.MaxWait)
 	}
+	if r.Measured() == 1 {
+		return fmt.Sprintf("1 sample, %s, %s", ms(r.Median), r.Close)
+	}
 	return fmt.Sprintf("%d samples, median %s (%s–%s), %s", r.Measured(), ms(r.Median), ms(r.Min), ms(r.Max), r.Close)
 }
 
@@ -253,4 +256,13 @@ func FormatWait(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// NewResult aggregates samples measured elsewhere (lab measures a
+// proxy's upstream idle lifetime from its backend's side) into a Result
+// for subject, a URL or, with proxy set, a proxy's description.
+func NewResult(url, proxy string, samples []Sample, maxWait time.Duration, notes ...string) *Result {
+	r := &Result{URL: url, Proxy: proxy, Samples: samples, MaxWait: maxWait, Notes: notes}
+	r.summarise()
+	return r
 }
