@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -220,4 +221,37 @@ func progressEvery(f func(string), period time.Duration, line func(time.Duration
 		}
 	})
 	return func() { close(done); wg.Wait() }
+}
+
+// ConfigPaths makes a --proxy-from file and its root absolute and checks
+// the kind takes a configuration file.
+func ConfigPaths(kind, path, root string) (absPath, absRoot string, err error) {
+	switch proxies.Kind(kind) {
+	case proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy:
+	default:
+		return "", "", fmt.Errorf("kind %q: want nginx, haproxy or envoy (kind go has no config file)", kind)
+	}
+	if absPath, err = filepath.Abs(path); err != nil {
+		return "", "", err
+	}
+	if root != "" {
+		if absRoot, err = filepath.Abs(root); err != nil {
+			return "", "", err
+		}
+	}
+	return absPath, absRoot, nil
+}
+
+// Check reports a probe that cannot run before anything starts: bad
+// settings, and a configuration file the proxy rejects (or that has no
+// route to the upstream under test), with its file and line.
+func (pp ProxyProbe) Check(ctx context.Context) error {
+	cell, err := probeCell(pp)
+	if err != nil {
+		return err
+	}
+	if pp.Config == "" {
+		return nil
+	}
+	return CheckConfigs(ctx, []scenarios.Cell{*cell})
 }
