@@ -48,6 +48,7 @@ type config struct {
 	respTimeout time.Duration
 	progress    func(string)
 	every       time.Duration
+	stagger     time.Duration
 }
 
 // WithSamples sets how many idle closes to measure (default
@@ -69,6 +70,16 @@ func WithMaxRequests(n int) Option { return func(c *config) { c.maxRequests = n 
 // DefaultResponseTimeout).
 func WithResponseTimeout(d time.Duration) Option { return func(c *config) { c.respTimeout = d } }
 
+// DefaultStagger is the time between the starts of two samples.
+const DefaultStagger = 50 * time.Millisecond
+
+// WithStagger sets the time between the starts of two samples (default
+// DefaultStagger). Samples run at once but not in step: their idle
+// closes fall apart, so a stall of the machine (a busy core, a garbage
+// collection) delays one of them, which the median then leaves out,
+// rather than all of them alike.
+func WithStagger(d time.Duration) Option { return func(c *config) { c.stagger = d } }
+
 // WithProgress calls f every few seconds while the probe waits for idle
 // closes, with a line saying how long it has waited.
 func WithProgress(f func(string)) Option { return func(c *config) { c.progress = f } }
@@ -88,7 +99,7 @@ func (e *Unreachable) Unwrap() error { return e.Err }
 // the package documentation. ctx cancels every wait.
 func Measure(ctx context.Context, rawURL string, opts ...Option) (*Result, error) {
 	c := config{samples: DefaultSamples, maxWait: DefaultMaxWait, maxRequests: DefaultMaxRequests,
-		respTimeout: DefaultResponseTimeout, every: 5 * time.Second}
+		respTimeout: DefaultResponseTimeout, every: 5 * time.Second, stagger: DefaultStagger}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -99,6 +110,8 @@ func Measure(ctx context.Context, rawURL string, opts ...Option) (*Result, error
 		return nil, fmt.Errorf("probe: max wait %v: want a positive duration", c.maxWait)
 	case c.maxRequests < 0 || c.maxRequests > MaxMaxRequests:
 		return nil, fmt.Errorf("probe: max requests %d: want 0 to %d", c.maxRequests, MaxMaxRequests)
+	case c.stagger < 0 || c.stagger > time.Second:
+		return nil, fmt.Errorf("probe: stagger %v: want 0 to 1s", c.stagger)
 	case c.respTimeout <= 0:
 		return nil, fmt.Errorf("probe: response timeout %v: want a positive duration", c.respTimeout)
 	}
@@ -114,6 +127,10 @@ func Measure(ctx context.Context, rawURL string, opts ...Option) (*Result, error
 	var wg sync.WaitGroup
 	for i := range samples {
 		wg.Go(func() {
+			if err := sleep(ctx, time.Duration(i)*c.stagger); err != nil {
+				errs[i] = err
+				return
+			}
 			samples[i], errs[i] = idleSample(ctx, t, &c)
 			if errs[i] != nil {
 				cancel()
@@ -318,4 +335,19 @@ func sortedCopy(ds []time.Duration) []time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
