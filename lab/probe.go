@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/guard"
 	"github.com/racelab/racelab/probe"
 	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/scenarios"
@@ -254,4 +255,28 @@ func (pp ProxyProbe) Check(ctx context.Context) error {
 		return nil
 	}
 	return CheckConfigs(ctx, []scenarios.Cell{*cell})
+}
+
+// GuardProxyProber returns the guard's --proxy-from probe:KIND[:PATH]:
+// ProbeProxy on racelab's configuration for kind (its default idle
+// timeout), or on the file at path, checked first like a run's.
+func GuardProxyProber(opts ...Option) guard.ProxyProber {
+	return func(ctx context.Context, kind, path, root, upstream string, samples int, maxWait time.Duration) (*probe.Result, error) {
+		pp := ProxyProbe{Kind: kind, Upstream: upstream, Samples: samples, MaxWait: maxWait}
+		if path != "" {
+			abs, absRoot, err := ConfigPaths(kind, path, root)
+			if err != nil {
+				return nil, err
+			}
+			pp.Config, pp.Root = abs, absRoot
+		}
+		if err := pp.Check(ctx); err != nil {
+			return nil, err
+		}
+		res, err := ProbeProxy(ctx, pp, opts...)
+		if err != nil {
+			return nil, &guard.LabError{Err: err}
+		}
+		return res, nil
+	}
 }
