@@ -29,8 +29,8 @@ type Option func(*command)
 type command struct {
 	verifier    Verifier
 	proxyProber ProxyProber
-	stdin    io.Reader
-	log      *slog.Logger
+	stdin       io.Reader
+	log         *slog.Logger
 }
 
 // WithVerifier sets the lab runner behind --verify.
