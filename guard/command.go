@@ -62,12 +62,30 @@ does: nginx and Apache bare numbers are seconds, HAProxy's are
 milliseconds, Tomcat's and Node.js's are milliseconds, gunicorn's, uvicorn's
 and Puma's are whole seconds, Envoy's need an "s", an ALB's are seconds by
 the attribute's name, an env variable needs a unit or a name ending in _MS
-or _SECONDS.`
+or _SECONDS.
+
+Node.js is read from JavaScript or TypeScript source (assignments and
+createServer options; headersTimeout must exceed keepAliveTimeout) or
+JSON. gunicorn, uvicorn and Puma are also read from the command lines of
+a compose file, Kubernetes manifests, a Procfile or a shell script. A file
+with several servers that disagree is ambiguous: pick one with
+--backend-name or KIND:FILE#NAME (a variable, service, container or
+process type).
+
+probe: sources measure what is running instead of reading files:
+probe:URL times a live backend's idle close (loopback URLs only), and
+--proxy-from probe:KIND[:PATH] times a proxy's upstream idle lifetime with
+racelab's backend behind it. Each value says it was measured.`
 	Examples = `  racelab guard --backend-keepalive 65s --proxy-idle 60s --margin 2s
   racelab guard --backend-from gunicorn:gunicorn.conf.py --proxy-from nginx:/etc/nginx/nginx.conf
   racelab guard --backend-from tomcat:conf/server.xml --proxy-from envoy:envoy.yaml --cluster app
   aws elbv2 describe-load-balancer-attributes --load-balancer-arn "$ARN" |
     racelab guard --proxy-from alb-json:- --backend-from env:app.env#KEEP_ALIVE_TIMEOUT_MS --json
+  racelab guard --backend-from node:src/server.ts --proxy-idle 60s
+  racelab guard --backend-from gunicorn:docker-compose.yml#web --proxy-from nginx:nginx.conf
+  racelab guard --backend-from uvicorn:k8s/deploy.yaml --backend-name api/app --proxy-idle 60s
+  racelab guard --backend-from probe:http://127.0.0.1:3000/ --proxy-idle 10s
+  racelab guard --backend-from probe:http://127.0.0.1:8000/ --proxy-from probe:nginx:/etc/nginx/nginx.conf
 `
 )
 
@@ -91,7 +109,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.margin, "margin", DefaultMargin.String(), "required headroom, a `duration`")
 	fs.StringVar(&f.upstream, "upstream", "", "nginx upstream, HAProxy backend or Envoy cluster to check (default: every one)")
 	fs.StringVar(&f.cluster, "cluster", "", "the same as --upstream, for Envoy")
-	fs.StringVar(&f.backendName, "backend-name", "", "Tomcat connector port, nginx server or Apache ServerName")
+	fs.StringVar(&f.backendName, "backend-name", "", "Tomcat connector port, nginx server, Apache ServerName, Node.js server variable, compose service, Kubernetes workload/container, Procfile process")
 	fs.StringVar(&f.proxyVersion, "proxy-version", "", "`version` of the proxy, for defaults (nginx 1.29.7 pools by default)")
 	fs.StringVar(&f.backendVersion, "backend-version", "", "`version` of the backend runtime (Puma 7.0 defaults to 65s)")
 	fs.StringVar(&f.root, "root", "", "resolve absolute include paths under `DIR`")
