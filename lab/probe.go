@@ -244,17 +244,22 @@ func ConfigPaths(kind, path, root string) (absPath, absRoot string, err error) {
 }
 
 // Check reports a probe that cannot run before anything starts: bad
-// settings, and a configuration file the proxy rejects (or that has no
-// route to the upstream under test), with its file and line.
+// settings, a proxy that is not installed (as a run's preflight says it),
+// and a configuration file the proxy rejects (or that has no route to
+// the upstream under test), with its file and line.
 func (pp ProxyProbe) Check(ctx context.Context) error {
 	cell, err := probeCell(pp)
 	if err != nil {
 		return err
 	}
+	cells := []scenarios.Cell{*cell}
+	if err := Preflight(ctx, cells); err != nil {
+		return err
+	}
 	if pp.Config == "" {
 		return nil
 	}
-	return CheckConfigs(ctx, []scenarios.Cell{*cell})
+	return CheckConfigs(ctx, cells)
 }
 
 // GuardProxyProber returns the guard's --proxy-from probe:KIND[:PATH]:

@@ -155,6 +155,8 @@ func (r *Result) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  idle close     none: the server closes every connection after its response (no keep-alive)\n")
 	case r.NeverClosed:
 		fmt.Fprintf(w, "  idle close     no idle close within %s\n", FormatWait(r.MaxWait))
+	case r.Measured() == 1:
+		fmt.Fprintf(w, "  idle close     %s (1 sample), %s\n", ms(r.Median), r.Close)
 	default:
 		fmt.Fprintf(w, "  idle close     %s (median of %d; min %s, max %s, spread %s), %s\n",
 			ms(r.Median), r.Measured(), ms(r.Min), ms(r.Max), ms(r.Max-r.Min), r.Close)

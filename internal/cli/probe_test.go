@@ -111,3 +111,11 @@ func TestGuardProbeNode(t *testing.T) {
 	}
 	t.Logf("node %s keepAliveTimeout 300:\n%s", n.Version, out)
 }
+
+func TestProbeProxyMissing(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	code, out, errb := runCLI(t, "probe", "--proxy", "envoy")
+	if code != ExitUsage || !strings.Contains(errb, "preflight") || !strings.Contains(errb, "envoy") {
+		t.Errorf("exit %d: %s%s", code, out, errb)
+	}
+}
