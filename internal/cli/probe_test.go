@@ -119,3 +119,23 @@ func TestProbeProxyMissing(t *testing.T) {
 		t.Errorf("exit %d: %s%s", code, out, errb)
 	}
 }
+
+// The guard reads the files teams have, and refuses an ambiguous one.
+func TestGuardReadsSourcesAndCommandLines(t *testing.T) {
+	code, out, errb := runCLI(t, "guard", "--backend-from", "node:../../guard/testdata/node/two-servers.js", "--proxy-idle", "60s")
+	if code != ExitUsage || !strings.Contains(errb, "two-servers.js:7: server server: 65000ms") || !strings.Contains(errb, "two-servers.js:12: server adminServer: 5000ms") {
+		t.Errorf("ambiguous node file: exit %d: %s%s", code, out, errb)
+	}
+	code, out, errb = runCLI(t, "guard", "--backend-from", "node:../../guard/testdata/node/two-servers.js#server", "--proxy-idle", "60s")
+	if code != ExitOK || !strings.Contains(out, "keepAliveTimeout 65000 = 65000ms") {
+		t.Errorf("picked server: exit %d: %s%s", code, out, errb)
+	}
+	code, out, errb = runCLI(t, "guard", "--backend-from", "gunicorn:../../guard/testdata/compose/docker-compose.yml", "--backend-name", "web", "--proxy-idle", "60s", "--json")
+	if code != ExitOK || !strings.Contains(out, `"name": "web"`) || !strings.Contains(out, "in service web") {
+		t.Errorf("compose service: exit %d: %s%s", code, out, errb)
+	}
+	code, out, errb = runCLI(t, "guard", "--backend-from", "gunicorn:../../guard/testdata/kubernetes/api.yaml", "--proxy-idle", "60s")
+	if code != ExitUsage || !strings.Contains(errb, "ambiguous") || !strings.Contains(errb, "api.yaml:27: container api/app: 65000ms") {
+		t.Errorf("kubernetes: exit %d: %s%s", code, out, errb)
+	}
+}
