@@ -95,3 +95,15 @@ func TestLaunchForms(t *testing.T) {
 		})
 	}
 }
+
+func TestLaunchPumaDefault(t *testing.T) {
+	text := "web: bundle exec puma -C config/puma.rb\n"
+	vals, err := ReadBackend("puma:/x/Procfile", withFS(memFS{"/x/Procfile": text}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"20000ms"}, shows(vals))
+	assert.True(t, vals[0].Default)
+	assert.Contains(t, strings.Join(vals[0].Notes, "\n"), "the config file config/puma.rb may set persistent_timeout")
+	vals, err = ReadBackend("puma:/x/Procfile", withFS(memFS{"/x/Procfile": text}), WithVersion("7.1.0"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"65000ms"}, shows(vals))
+}

@@ -164,13 +164,11 @@ func pumaLaunch(c *readConfig, l launch, args []string) (Value, error) {
 		}
 		return v, nil
 	}
-	vals, err := parsePuma(c, l.src, []byte("port 0\n"))
+	v, err := pumaDefault(c, l.src, "no persistent_timeout on the command line (Puma has no flag for it) or in PUMA_PERSISTENT_TIMEOUT")
 	if err != nil {
 		return Value{}, err
 	}
-	v := vals[0]
 	v.Name = l.name
-	v.Explanation = strings.Replace(v.Explanation, "persistent_timeout not set", "no persistent_timeout on the command line (Puma has no flag for it) or in PUMA_PERSISTENT_TIMEOUT", 1)
 	if conf, ok := f["-C"]; ok {
 		v.Notes = append(v.Notes, fmt.Sprintf("the config file %s may set persistent_timeout: read it with puma:%s", conf, conf))
 	}
