@@ -24,8 +24,9 @@ With a URL: each sample opens a fresh connection, sends one GET, reads the
 whole response and waits on the idle connection for the server to close
 it (FIN: end of stream; RST: connection reset). A sample is the time from
 the last byte of the response to that close. The samples run at once,
-each on its own connection, so a measurement takes about one idle
-timeout. Another connection sends up to --max-requests requests back to
+each on its own connection and started 50ms apart (a stall of the
+machine then moves one sample, not the median), so a measurement takes
+about one idle timeout. Another connection sends up to --max-requests requests back to
 back to find the server's maximum requests per connection ("≥100" when it
 never closed it). The URL must be loopback: 127.0.0.0/8, [::1] or
 localhost (never resolved) — racelab contacts nothing else; to probe a
@@ -65,7 +66,7 @@ type probeFlags struct {
 func runProbe(ctx context.Context, e *env, args []string) int {
 	fs := newFlagsAbout(e, "probe", "probe [flags] URL | probe --proxy KIND | --proxy-from KIND:PATH [flags]", probeAbout, probeExamples)
 	var f probeFlags
-	fs.IntVar(&f.samples, "samples", probe.DefaultSamples, "idle closes to measure (a URL's run at once, each on its own connection)")
+	fs.IntVar(&f.samples, "samples", probe.DefaultSamples, "idle closes to measure (for a URL they run at once, 50ms apart, each on its own connection)")
 	fs.StringVar(&f.maxWait, "max-wait", "10m", "longest wait for each idle close, a `duration`")
 	fs.IntVar(&f.maxRequests, "max-requests", probe.DefaultMaxRequests, "requests to send back to back on one connection to find the maximum per connection (0: skip)")
 	fs.BoolVar(&f.json, "json", false, "print the result as JSON")
