@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/internal/nodetest"
 	"github.com/racelab/racelab/probe"
 )
 
@@ -94,4 +95,17 @@ func TestGuardProbeUsage(t *testing.T) {
 			t.Errorf("%q: exit %d, want 2 and %q: %s%s", c.args, code, c.want, out, errb)
 		}
 	}
+}
+
+// The deploy-time gate on a live Node.js server (racelab guard
+// --backend-from probe:URL): its measured idle close is far below the
+// proxy's idle timeout plus the margin, and the value says it was
+// measured.
+func TestGuardProbeNode(t *testing.T) {
+	n := nodetest.Start(t, 300, 0)
+	code, out, errb := runGuardArgs(t, "--backend-from", "probe:"+n.URL, "--proxy-idle", "1s")
+	if code != ExitFail || !strings.Contains(out, "FAIL") || !strings.Contains(out, "from "+n.URL+": measured by probe: 3 samples, median") {
+		t.Errorf("exit %d: %s%s", code, out, errb)
+	}
+	t.Logf("node %s keepAliveTimeout 300:\n%s", n.Version, out)
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/racelab/racelab/backends"
-	"github.com/racelab/racelab/internal/nodetest"
 	"github.com/racelab/racelab/proxies"
 )
 
@@ -99,17 +98,6 @@ func TestProbeProxyNginxFromFile(t *testing.T) {
 	if code != ExitOK || !strings.Contains(out, "idle_timeout 300ms") || !strings.Contains(out, "idle close") {
 		t.Errorf("exit %d: %s%s", code, out, errb)
 	}
-}
-
-// The deploy-time gate on a live Node.js server: its measured idle close
-// is far below the proxy's idle timeout plus the margin.
-func TestGuardProbeNode(t *testing.T) {
-	n := nodetest.Start(t, 300, 0)
-	code, out, errb := runCLI(t, "guard", "--backend-from", "probe:"+n.URL, "--proxy-idle", "1s")
-	if code != ExitFail || !strings.Contains(out, "FAIL") || !strings.Contains(out, "from "+n.URL+": measured by probe: 3 samples, median") {
-		t.Errorf("exit %d: %s%s", code, out, errb)
-	}
-	t.Logf("node %s keepAliveTimeout 300:\n%s", n.Version, out)
 }
 
 func TestProbeProxyMissing(t *testing.T) {
