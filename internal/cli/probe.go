@@ -146,13 +146,13 @@ func (f *probeFlags) check(pos []string) (time.Duration, error) {
 		return 0, errors.New("give a URL or --proxy/--proxy-from, not both")
 	case len(pos) == 0 && !proxied:
 		return 0, errors.New("give a URL to probe, or --proxy KIND or --proxy-from KIND:PATH")
-	case f.proxy != "" && f.proxyFrom != "":
-		return 0, errors.New("give --proxy or --proxy-from, not both (the file names its proxy kind)")
+	case f.proxy != "" && f.proxyFrom != "" && !strings.HasPrefix(f.proxyFrom, f.proxy+":"):
+		return 0, fmt.Errorf("--proxy %s and --proxy-from %s name different proxies (--proxy can be left out: the file names its kind)", f.proxy, f.proxyFrom)
 	case !proxied && (f.proxyIdle != "" || f.upstream != "" || f.root != "" || f.version != "" || f.runtime != ""):
 		return 0, errors.New("--proxy-idle, --upstream, --root, --proxy-version and --runtime go with --proxy or --proxy-from")
 	case f.proxyFrom != "" && (f.proxyIdle != "" || f.version != ""):
 		return 0, errors.New("--proxy-from runs the file's own settings: drop --proxy-idle and --proxy-version")
-	case f.proxy != "" && (f.upstream != "" || f.root != ""):
+	case f.proxyFrom == "" && (f.upstream != "" || f.root != ""):
 		return 0, errors.New("--upstream and --root go with --proxy-from")
 	case f.samples < 1 || f.samples > probe.MaxSamples:
 		return 0, fmt.Errorf("--samples %d: want 1 to %d", f.samples, probe.MaxSamples)

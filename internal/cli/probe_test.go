@@ -76,6 +76,8 @@ func TestProbeUsage(t *testing.T) {
 		{[]string{"probe", "--proxy", "caddy"}, `kind "caddy"`},
 		{[]string{"probe", "--proxy-idle", "1s", "http://127.0.0.1:1/"}, "go with --proxy"},
 		{[]string{"probe", "--proxy-from", "go:x.conf"}, `kind "go"`},
+		{[]string{"probe", "--proxy", "haproxy", "--proxy-from", "nginx:x.conf"}, "name different proxies"},
+		{[]string{"probe", "--proxy", "nginx", "--upstream", "app"}, "go with --proxy-from"},
 		{[]string{"probe", "--proxy-from", "nginx:/nonexistent/nginx.conf"}, "/nonexistent/nginx.conf"},
 	} {
 		code, out, errb := runCLI(t, c.args...)
@@ -94,7 +96,7 @@ func TestProbeProxyGo(t *testing.T) {
 
 func TestProbeProxyNginxFromFile(t *testing.T) {
 	requireProxy(t, proxies.KindNginx)
-	code, out, errb := runCLI(t, "probe", "--proxy-from", "nginx:testdata/probe/nginx.conf", "--samples", "1")
+	code, out, errb := runCLI(t, "probe", "--proxy", "nginx", "--proxy-from", "nginx:testdata/probe/nginx.conf", "--samples", "1")
 	if code != ExitOK || !strings.Contains(out, "idle_timeout 300ms") || !strings.Contains(out, "idle close") {
 		t.Errorf("exit %d: %s%s", code, out, errb)
 	}
