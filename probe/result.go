@@ -91,6 +91,9 @@ func (r *Result) summarise() {
 	}
 	sorted := sortedCopy(idle)
 	r.Min, r.Max, r.Median = sorted[0], sorted[len(sorted)-1], median(sorted)
+	if r.Median < 5*time.Millisecond {
+		r.Notes = append(r.Notes, "the server closed the connection right after its response without saying Connection: close: it keeps no idle connection to speak of, and a client that reuses one at once races that close")
+	}
 	switch {
 	case closes[CloseFIN] > 0 && closes[CloseRST] > 0:
 		r.Close = "mixed"
