@@ -129,3 +129,17 @@ func TestGuardReadsSourcesAndCommandLines(t *testing.T) {
 		t.Errorf("kubernetes: exit %d: %s%s", code, out, errb)
 	}
 }
+
+// The guard measures a proxy through the lab: the user's nginx file, its
+// upstream rewritten to racelab's backend.
+func TestGuardProbeProxyFile(t *testing.T) {
+	requireProxy(t, proxies.KindNginx)
+	code, out, errb := runCLI(t, "guard", "--proxy-from", "probe:nginx:testdata/probe/nginx.conf", "--backend-keepalive", "2s", "--margin", "1s", "--probe-samples", "1")
+	if code != ExitOK || !strings.Contains(out, "measured by probe: 1 sample, 30") || !strings.Contains(out, "idle_timeout 300ms") {
+		t.Errorf("exit %d: %s%s", code, out, errb)
+	}
+	code, out, errb = runCLI(t, "guard", "--proxy-from", "probe:nginx:testdata/probe/nope.conf", "--backend-keepalive", "2s")
+	if code != ExitUsage || !strings.Contains(errb, "nope.conf") {
+		t.Errorf("missing file: exit %d: %s%s", code, out, errb)
+	}
+}
