@@ -10,6 +10,9 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
+
+	"github.com/racelab/racelab/probe"
 )
 
 // Exit codes of Command: the racelab CLI's own (0 success, 1 a failed
@@ -24,9 +27,10 @@ const (
 type Option func(*command)
 
 type command struct {
-	verifier Verifier
-	stdin    io.Reader
-	log      *slog.Logger
+	verifier    Verifier
+	proxyProber ProxyProber
+	stdin       io.Reader
+	log         *slog.Logger
 }
 
 // WithVerifier sets the lab runner behind --verify.
@@ -58,12 +62,30 @@ does: nginx and Apache bare numbers are seconds, HAProxy's are
 milliseconds, Tomcat's and Node.js's are milliseconds, gunicorn's, uvicorn's
 and Puma's are whole seconds, Envoy's need an "s", an ALB's are seconds by
 the attribute's name, an env variable needs a unit or a name ending in _MS
-or _SECONDS.`
+or _SECONDS.
+
+Node.js is read from JavaScript or TypeScript source (assignments and
+createServer options; headersTimeout must exceed keepAliveTimeout) or
+JSON. gunicorn, uvicorn and Puma are also read from the command lines of
+a compose file, Kubernetes manifests, a Procfile or a shell script. A file
+with several servers that disagree is ambiguous: pick one with
+--backend-name or KIND:FILE#NAME (a variable, service, container or
+process type).
+
+probe: sources measure what is running instead of reading files:
+probe:URL times a live backend's idle close (loopback URLs only), and
+--proxy-from probe:KIND[:PATH] times a proxy's upstream idle lifetime with
+racelab's backend behind it. Each value says it was measured.`
 	Examples = `  racelab guard --backend-keepalive 65s --proxy-idle 60s --margin 2s
   racelab guard --backend-from gunicorn:gunicorn.conf.py --proxy-from nginx:/etc/nginx/nginx.conf
   racelab guard --backend-from tomcat:conf/server.xml --proxy-from envoy:envoy.yaml --cluster app
   aws elbv2 describe-load-balancer-attributes --load-balancer-arn "$ARN" |
     racelab guard --proxy-from alb-json:- --backend-from env:app.env#KEEP_ALIVE_TIMEOUT_MS --json
+  racelab guard --backend-from node:src/server.ts --proxy-idle 60s
+  racelab guard --backend-from gunicorn:docker-compose.yml#web --proxy-from nginx:nginx.conf
+  racelab guard --backend-from uvicorn:k8s/deploy.yaml --backend-name api/app --proxy-idle 60s
+  racelab guard --backend-from probe:http://127.0.0.1:3000/ --proxy-idle 10s
+  racelab guard --backend-from probe:http://127.0.0.1:8000/ --proxy-from probe:nginx:/etc/nginx/nginx.conf
 `
 )
 
@@ -73,22 +95,26 @@ type Flags struct {
 	backendKeepAlive, backendFrom, proxyIdle, proxyFrom string
 	margin, upstream, cluster, backendName              string
 	proxyVersion, backendVersion, root                  string
+	probeMaxWait                                        string
+	probeSamples                                        int
 	json, verify, requireExplicit                       bool
 }
 
 // Register defines the flags on fs.
 func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.backendKeepAlive, "backend-keepalive", "", "backend keep-alive idle timeout, a `duration`: 65s, 65000ms, off, unbounded")
-	fs.StringVar(&f.backendFrom, "backend-from", "", "read it from a source: node, gunicorn, uvicorn, puma, tomcat, apache, nginx, env (env:FILE#VARIABLE); PATH - is standard input (`KIND:PATH`)")
+	fs.StringVar(&f.backendFrom, "backend-from", "", "read it from a source: node, gunicorn, uvicorn, puma, tomcat, apache, nginx, env (env:FILE#VARIABLE); PATH - is standard input; or measure a live server: probe:URL (loopback) (`KIND:PATH`)")
 	fs.StringVar(&f.proxyIdle, "proxy-idle", "", "proxy's upstream idle timeout, a `duration`: 60s, 60000ms, off, unbounded")
-	fs.StringVar(&f.proxyFrom, "proxy-from", "", "read it from a source: nginx, haproxy, envoy, alb-json (`KIND:PATH`)")
+	fs.StringVar(&f.proxyFrom, "proxy-from", "", "read it from a source: nginx, haproxy, envoy, alb-json; or measure the proxy with racelab's backend behind it: probe:KIND (its default) or probe:KIND:PATH (your file, upstreams rewritten to loopback) (`KIND:PATH`)")
 	fs.StringVar(&f.margin, "margin", DefaultMargin.String(), "required headroom, a `duration`")
 	fs.StringVar(&f.upstream, "upstream", "", "nginx upstream, HAProxy backend or Envoy cluster to check (default: every one)")
 	fs.StringVar(&f.cluster, "cluster", "", "the same as --upstream, for Envoy")
-	fs.StringVar(&f.backendName, "backend-name", "", "Tomcat connector port, nginx server or Apache ServerName")
+	fs.StringVar(&f.backendName, "backend-name", "", "Tomcat connector port, nginx server, Apache ServerName, Node.js server variable, compose service, Kubernetes workload/container, Procfile process")
 	fs.StringVar(&f.proxyVersion, "proxy-version", "", "`version` of the proxy, for defaults (nginx 1.29.7 pools by default)")
 	fs.StringVar(&f.backendVersion, "backend-version", "", "`version` of the backend runtime (Puma 7.0 defaults to 65s)")
 	fs.StringVar(&f.root, "root", "", "resolve absolute include paths under `DIR`")
+	fs.IntVar(&f.probeSamples, "probe-samples", 3, "with a probe: source, idle closes to measure")
+	fs.StringVar(&f.probeMaxWait, "probe-max-wait", "10m", "with a probe: source, the longest wait for an idle close, a `duration` (a backend probe waits no longer than the proxy's idle timeout plus the margin needs)")
 	fs.BoolVar(&f.json, "json", false, "print the verdict as JSON")
 	fs.BoolVar(&f.verify, "verify", false, "run the lab on each pair and check it agrees with the verdict")
 	fs.BoolVar(&f.requireExplicit, "require-explicit", false, "treat a setting left to its default as unusable input: do not trust defaults on either side")
@@ -113,8 +139,28 @@ func (f *Flags) Check(args []string) error {
 		return errors.New("--upstream, --cluster and --proxy-version apply to --proxy-from")
 	case (f.backendName != "" || f.backendVersion != "") && f.backendFrom == "":
 		return errors.New("--backend-name and --backend-version apply to --backend-from")
+	case (f.backendName != "" || f.backendVersion != "") && IsProbe(f.backendFrom):
+		return errors.New("--backend-name and --backend-version apply to files: a probe measures the server at the URL")
+	case f.proxyVersion != "" && IsProbe(f.proxyFrom):
+		return errors.New("--proxy-version applies to files: a probe measures the proxy installed here")
+	case f.cluster != "" && IsProbe(f.proxyFrom):
+		return errors.New("--cluster applies to files: with a probe, give --upstream")
+	case f.probeSamples < 1 || f.probeSamples > probe.MaxSamples:
+		return fmt.Errorf("--probe-samples %d: want 1 to %d", f.probeSamples, probe.MaxSamples)
+	}
+	if _, err := f.probeWait(); err != nil {
+		return err
 	}
 	return nil
+}
+
+// probeWait is --probe-max-wait.
+func (f *Flags) probeWait() (time.Duration, error) {
+	d, err := time.ParseDuration(f.probeMaxWait)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("--probe-max-wait %q: want a positive duration with a unit, like 10m", f.probeMaxWait)
+	}
+	return d, nil
 }
 
 // LabError is a failure of the lab behind --verify (it could not run),
@@ -224,13 +270,33 @@ func (c *command) run(ctx context.Context, f *Flags) (*outcome, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--margin %w", err)
 	}
-	backends, err := c.side(f.backendKeepAlive, "--backend-keepalive", f.backendFrom, ReadBackend,
-		WithName(f.backendName), WithVersion(f.backendVersion), WithRoot(f.root))
+	wait, err := f.probeWait()
 	if err != nil {
 		return nil, err
 	}
-	proxies, err := c.side(f.proxyIdle, "--proxy-idle", f.proxyFrom, ReadProxy,
-		WithName(f.upstream+f.cluster), WithVersion(f.proxyVersion), WithRoot(f.root))
+	ps := probeSettings{samples: f.probeSamples, maxWait: wait}
+	var proxies []Value
+	if IsProbe(f.proxyFrom) {
+		proxies, err = c.probeProxy(ctx, f.proxyFrom, f.root, f.upstream, ps)
+	} else {
+		proxies, err = c.side(f.proxyIdle, "--proxy-idle", f.proxyFrom, ReadProxy,
+			WithName(f.upstream+f.cluster), WithVersion(f.proxyVersion), WithRoot(f.root))
+	}
+	if err != nil {
+		return nil, err
+	}
+	var backends []Value
+	if IsProbe(f.backendFrom) {
+		// A backend still open once the rule is met needs no longer wait.
+		capped := false
+		if need, ok := longestFinite(proxies); ok && need+margin+time.Second < ps.maxWait {
+			ps.maxWait, capped = need+margin+time.Second, true
+		}
+		backends, err = c.probeBackend(ctx, f.backendFrom, ps, capped)
+	} else {
+		backends, err = c.side(f.backendKeepAlive, "--backend-keepalive", f.backendFrom, ReadBackend,
+			WithName(f.backendName), WithVersion(f.backendVersion), WithRoot(f.root))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -251,12 +317,12 @@ func (c *command) run(ctx context.Context, f *Flags) (*outcome, error) {
 	if c.verifier == nil {
 		return nil, errors.New("--verify: no lab is configured in this build to run the scenarios")
 	}
-	proxyKind, proxyPath, _ := strings.Cut(f.proxyFrom, ":")
+	proxyKind, proxyPath, _ := strings.Cut(strings.TrimPrefix(f.proxyFrom, ProbePrefix), ":")
 	backendKind, _, _ := strings.Cut(f.backendFrom, ":")
 	var config *ConfigRef
 	switch proxyKind {
 	case "nginx", "haproxy", "envoy":
-		if !isStdin(f.proxyFrom) {
+		if !isStdin(f.proxyFrom) && proxyPath != "" {
 			path, _, _ := strings.Cut(proxyPath, "#")
 			config = &ConfigRef{Kind: proxyKind, Path: path, Root: f.root}
 		}
@@ -280,6 +346,18 @@ func (c *command) run(ctx context.Context, f *Flags) (*outcome, error) {
 		return nil, errors.New("--verify: no pair has finite timeouts on both sides to run in the lab")
 	}
 	return out, nil
+}
+
+// longestFinite is the longest of vals when every one is finite.
+func longestFinite(vals []Value) (time.Duration, bool) {
+	var d time.Duration
+	for _, v := range vals {
+		if v.State != StateFinite {
+			return 0, false
+		}
+		d = max(d, v.Duration)
+	}
+	return d, len(vals) > 0
 }
 
 // side reads one side: an explicit value or a source.

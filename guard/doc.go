@@ -24,6 +24,18 @@
 //   - backends: ReadNode, ReadGunicorn, ReadUvicorn, ReadPuma, ReadTomcat,
 //     ReadApache, ReadNginxBackend, ReadEnv.
 //
+// ReadBackend's node source is JSON, or JavaScript or TypeScript read for
+// keepAliveTimeout and headersTimeout assignments and createServer
+// options; its gunicorn, uvicorn and Puma sources are also the command
+// lines of a compose file, Kubernetes manifests, a Procfile or a shell
+// script (split and expanded as a shell would, without running one).
+// Several servers or command lines that disagree are an error unless one
+// is picked by name (WithName, or KIND:PATH#NAME).
+//
+// Values can also be measured rather than read: Command's
+// --backend-from probe:URL times a live backend with package probe, and
+// --proxy-from probe:KIND[:PATH] a proxy through a ProxyProber (the lab's).
+//
 // ReadProxy and ReadBackend take the same sources written KIND:PATH.
 // Units are explicit everywhere: each reader reads a number the way its
 // software does (nginx and Apache: seconds; HAProxy, Tomcat, Node.js:

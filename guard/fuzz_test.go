@@ -212,3 +212,34 @@ func FuzzReadRuntimes(f *testing.F) {
 		checkRead(t, data, vals, err, "KEEP_ALIVE_TIMEOUT_MS=")
 	})
 }
+
+func FuzzReadNodeSource(f *testing.F) {
+	seedFiles(f, "testdata/node")
+	f.Add([]byte("const A = 6_5 * 1e3; s.keepAliveTimeout = (A) / 2 ** 1;"))
+	f.Add([]byte("x = `${`${a}`}`; /re[/]/g.test(s); server.headersTimeout = 0x10"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, name := range []string{"/s.js", "/s.ts"} {
+			vals, err := ReadBackend("node:"+name, withFS(memFS{name: string(data)}))
+			checkRead(t, data, vals, err, "keepAliveTimeout", "headersTimeout", "createServer", "Server", "listen", "{") // a JSON object without the key: the default
+		}
+	})
+}
+
+func FuzzReadLaunches(f *testing.F) {
+	for _, dir := range []string{"testdata/compose", "testdata/kubernetes", "testdata/procfile", "testdata/shell"} {
+		seedFiles(f, dir)
+	}
+	f.Add([]byte("web: sh -c 'exec gunicorn a --keep-alive 5'\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, name := range []string{"/compose.yaml", "/k8s.yml", "/Procfile", "/run.sh"} {
+			for _, kind := range []string{"gunicorn", "uvicorn", "puma"} {
+				if name == "/k8s.yml" && !strings.Contains(string(data), "apiVersion:") {
+					continue // no telling it from a compose file
+				}
+				vals, err := ReadBackend(kind+":"+name, withFS(memFS{name: string(data)}))
+				// An args-only container names no program: its flags do.
+				checkRead(t, data, vals, err, append([]string{kind}, entrypointFlags[kind]...)...)
+			}
+		}
+	})
+}

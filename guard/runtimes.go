@@ -257,17 +257,27 @@ func parsePuma(c *readConfig, path string, data []byte) ([]Value, error) {
 	if len(vals) > 0 {
 		return vals, nil
 	}
-	v := Value{State: StateFinite, Duration: pumaIdleDefault, Default: true, Source: path,
-		Explanation: "persistent_timeout not set: Puma's default 20s before 7.0"}
+	v, err := pumaDefault(c, path, "persistent_timeout not set")
+	if err != nil {
+		return nil, err
+	}
+	return []Value{v}, nil
+}
+
+// pumaDefault is Puma's persistent_timeout default for the version given
+// WithVersion: 20s before 7.0, 65s from 7.0, the lower when unknown.
+func pumaDefault(c *readConfig, src, why string) (Value, error) {
+	v := Value{State: StateFinite, Duration: pumaIdleDefault, Default: true, Source: src,
+		Explanation: why + ": Puma's default 20s before 7.0"}
 	if c.version == "" {
 		v.Notes = []string{"Puma 7.0 and later default to 65s; give the Puma version to use it"}
 	} else if ver, err := parseVersion(c.version); err != nil {
-		return nil, fmt.Errorf("read puma: %w", err)
+		return Value{}, fmt.Errorf("read puma: %w", err)
 	} else if ver.atLeast(version{7}) {
 		v.Duration = puma7IdleDefault
-		v.Explanation = fmt.Sprintf("persistent_timeout not set: Puma %s's default 65s", ver)
+		v.Explanation = fmt.Sprintf("%s: Puma %s's default 65s", why, ver)
 	}
-	return []Value{v}, nil
+	return v, nil
 }
 
 var envLine = regexp.MustCompile(`^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$`)

@@ -64,6 +64,11 @@ func newReadConfig(opts []ReadOption) *readConfig {
 	return c
 }
 
+// launchKinds are the backend kinds read from command lines (and, for
+// node, from source) where one file can hold several servers, picked by
+// name.
+var launchKinds = []string{"node", "gunicorn", "uvicorn", "puma"}
+
 // ProxyKinds are the proxy source kinds ReadProxy takes.
 var ProxyKinds = []string{"nginx", "haproxy", "envoy", "alb-json"}
 
@@ -105,7 +110,16 @@ func ReadBackend(spec string, opts ...ReadOption) ([]Value, error) {
 		return nil, err
 	}
 	c := newReadConfig(opts)
-	if err := c.supports(kind, []string{"tomcat", "nginx", "apache"}, []string{"puma"}); err != nil {
+	if slices.Contains(launchKinds, kind) {
+		// node:server.js#server2, gunicorn:compose.yaml#web
+		if file, name, ok := strings.Cut(path, "#"); ok {
+			if name == "" || (c.name != "" && c.name != name) {
+				return nil, fmt.Errorf("source %q: want KIND:PATH#NAME with one name", spec)
+			}
+			path, c.name = file, name
+		}
+	}
+	if err := c.supports(kind, append([]string{"tomcat", "nginx", "apache"}, launchKinds...), []string{"puma"}); err != nil {
 		return nil, err
 	}
 	switch kind {
@@ -121,13 +135,23 @@ func ReadBackend(spec string, opts ...ReadOption) ([]Value, error) {
 		return withData(c, file, func(src string, data []byte) ([]Value, error) { return parseEnv(src, name, data) })
 	}
 	parse := map[string]func(string, []byte) ([]Value, error){
-		"node":     parseNode,
+		"node":     func(p string, d []byte) ([]Value, error) { return parseNodeSource(c, p, d) },
 		"gunicorn": parseGunicorn,
 		"uvicorn":  parseUvicorn,
 		"puma":     func(p string, d []byte) ([]Value, error) { return parsePuma(c, p, d) },
 		"tomcat":   func(p string, d []byte) ([]Value, error) { return parseTomcat(c, p, d) },
 	}[kind]
-	return withData(c, path, func(name string, data []byte) ([]Value, error) { return parse(name, data) })
+	return withData(c, path, func(name string, data []byte) ([]Value, error) {
+		if kind != "node" && kind != "tomcat" {
+			if format := launchFormat(name, data); format != "" {
+				return readLaunches(c, kind, format, name, data)
+			}
+			if c.name != "" {
+				return nil, fmt.Errorf("source %s: %s has a single value, nothing to pick by name %q (names pick a compose service, a Kubernetes container or a Procfile process)", kind, name, c.name)
+			}
+		}
+		return parse(name, data)
+	})
 }
 
 // supports rejects a name or a version the kind has no use for, rather

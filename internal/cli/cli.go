@@ -47,6 +47,7 @@ func commands() []command {
 		{"scenarios", "list the built-in scenarios, or print one", runScenarios},
 		{"report", "re-render a results file (also one cut off mid-run)", runReport},
 		{"behaviour", "tabulate what a stale reused connection does on every installed proxy", runBehaviour},
+		{"probe", "measure a live server's (or a proxy's) effective keep-alive idle close", runProbe},
 		{"guard", "assert backend_keepalive >= proxy_idle + margin from real configs", runGuard},
 		{"triage", "classify 5xx in production logs: which are the keep-alive race, and what keep-alive the idle gaps imply", runTriage},
 		{"images", "build proxy images with no registry (debootstrap + import)", runImages},
@@ -122,6 +123,7 @@ Examples:
   racelab validate my-scenario.yaml
   racelab report out.jsonl --format md
   racelab guard --backend-keepalive 65s --proxy-idle 60s --margin 2s
+  racelab probe http://127.0.0.1:3000/      # a live server's effective keep-alive
 
 Exit codes: 0 success, 1 failed expectation or run error, 2 usage or config error.
 Run 'racelab help <command>' for a command's flags.

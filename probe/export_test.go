@@ -1,0 +1,4 @@
+package probe
+
+// WithProgressEvery is withProgressEvery for the external tests.
+var WithProgressEvery = withProgressEvery
