@@ -13,13 +13,35 @@ import (
 
 // Verification settings: production values are scaled so the proxy's idle
 // timeout lasts verifyProxyIdle in deterministic mode, and the backend's
-// keep-alive lasts verifyTimingKeepAlive in timing mode.
+// keep-alive lasts verifyTimingKeepAlive in timing mode (see timingScale
+// for when it lasts longer).
 const (
 	verifyProxyIdle       = 200 * time.Millisecond
 	verifyTimingKeepAlive = 50 * time.Millisecond
 	verifyTrials          = 10
 	verifyTimingTrials    = 60
+	// verifyTimingMargin is the narrowest a positive margin is scaled to
+	// in timing mode, unless the keep-alive would then pass
+	// verifyTimingMaxKeepAlive.
+	verifyTimingMargin       = 20 * time.Millisecond
+	verifyTimingMaxKeepAlive = 400 * time.Millisecond
 )
+
+// timingScale is the timing cell's scale for a backend keep-alive and a
+// proxy idle timeout. The keep-alive lasts verifyTimingKeepAlive, unless
+// the proxy retires its connections first by a margin that would shrink
+// below verifyTimingMargin: then the margin is kept that wide (the
+// keep-alive lasting at most verifyTimingMaxKeepAlive). A production
+// margin is seconds, far above the few milliseconds a proxy's idle timer
+// fires late on a busy machine; scaled to 4 ms (65s against 60s at 50 ms)
+// it would measure the machine's load instead of the values.
+func timingScale(keepAlive, proxyIdle time.Duration) float64 {
+	s := float64(verifyTimingKeepAlive) / float64(keepAlive)
+	if m := keepAlive - proxyIdle; m > 0 {
+		s = max(s, min(float64(verifyTimingMargin)/float64(m), float64(verifyTimingMaxKeepAlive)/float64(keepAlive)))
+	}
+	return s
+}
 
 // GuardVerifier returns the guard's --verify: for the values it is given,
 // it runs a deterministic cell (the victim sent just after the backend's
@@ -56,14 +78,14 @@ func GuardVerifier(opts ...Option) guard.Verifier {
 
 // verifyPair runs the verification's two cells, made by cell for a
 // timescale: a deterministic one scaled so the proxy's idle timeout lasts
-// verifyProxyIdle, and a timing one scaled so the backend's keep-alive
-// lasts verifyTimingKeepAlive. note may amend each cell's result.
+// verifyProxyIdle, and a timing one scaled by timingScale. note may amend
+// each cell's result.
 func verifyPair(ctx context.Context, req guard.VerifyRequest, opts []Option, cell func(scale float64) *scenarios.Cell,
 	note func(*scenarios.Cell, *CellResult, *guard.ScenarioResult)) (guard.VerifyResult, error) {
 	det := cell(float64(verifyProxyIdle) / float64(req.ProxyIdle))
 	det.Mode, det.Trials, det.GapAuto = scenarios.ModeDeterministic, verifyTrials, det.Proxy.Config != ""
 	det.Gap = scenarios.AutoGap(det.BackendKeepAlive, det.ProxyIdle)
-	tim := cell(float64(verifyTimingKeepAlive) / float64(req.BackendKeepAlive))
+	tim := cell(timingScale(req.BackendKeepAlive, req.ProxyIdle))
 	tim.Mode, tim.Trials, tim.Offsets = scenarios.ModeTiming, verifyTimingTrials, scenarios.DefaultOffsets()
 	tim.Index = 1
 	var out guard.VerifyResult

@@ -2,10 +2,13 @@ package proxyconf
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // NginxConfigName is the rewritten nginx configuration's file name.
@@ -355,6 +358,9 @@ func (r *ngxRewriter) rewriteUpstream(u *Directive) []*Directive {
 				}
 				nd.Args = append(nd.Args, a)
 			}
+			if name == r.under && r.in.scaled() {
+				why += r.scaleFailTimeout(nd)
+			}
 			if slices.Contains(d.Args, "backup") && name == r.under {
 				why += "; the backup server points at the backend too"
 			}
@@ -381,6 +387,47 @@ func (r *ngxRewriter) rewriteUpstream(u *Directive) []*Directive {
 		out = append(out, d)
 	}
 	return out
+}
+
+// nginxFailTimeoutDefault is nginx's fail_timeout when a server line sets
+// none: a server that failed max_fails times (default 1) within it is
+// skipped for as long again.
+const nginxFailTimeoutDefault = 10 * time.Second
+
+// scaleFailTimeout scales server line s's fail_timeout (nginx's default
+// when it has none) by the timescale, as the upstream's idle timeout is:
+// the race's 502s count as failed attempts, and an unscaled 10s would keep
+// an upstream with several servers "down" for a thousand scaled seconds.
+// nginx reads fail_timeout in whole seconds, so it rounds up to one at
+// least. A server with max_fails=0 keeps no failure count and is left as
+// it is. It returns the note for the change, or "".
+func (r *ngxRewriter) scaleFailTimeout(s *Directive) string {
+	at, given := -1, nginxFailTimeoutDefault
+	for i, a := range s.Args {
+		switch {
+		case a == "max_fails=0":
+			return ""
+		case strings.HasPrefix(a, "fail_timeout="):
+			t, err := ParseNginxTime(strings.TrimPrefix(a, "fail_timeout="), true)
+			if err != nil {
+				return "" // nginx -t reports it
+			}
+			at, given = i, t
+		}
+	}
+	if given == 0 {
+		return ""
+	}
+	scaled := max(time.Duration(math.Ceil(float64(r.in.scale(given))/float64(time.Second)))*time.Second, time.Second)
+	arg := "fail_timeout=" + strconv.FormatInt(int64(scaled/time.Second), 10) + "s"
+	from := "its fail_timeout " + given.String()
+	if at < 0 {
+		s.Args = append(s.Args, arg)
+		from = "nginx's default fail_timeout 10s"
+	} else {
+		s.Args[at] = arg
+	}
+	return fmt.Sprintf("; %s at timescale %g, in whole seconds as nginx reads it: %s", from, r.in.Timescale, arg)
 }
 
 // passTarget splits a *_pass argument: its scheme (with "://"), host and
