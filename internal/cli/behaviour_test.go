@@ -27,6 +27,7 @@ func tableLines(page string) []string {
 // produces. Deterministic mode makes every trial alike, so the table is
 // stable; a change in a proxy's behaviour (or version) shows up here.
 func TestBehaviourTableMatchesDocs(t *testing.T) {
+	t.Parallel()
 	docs, err := os.ReadFile("../../docs/behaviour.md")
 	if err != nil {
 		t.Fatal(err)

@@ -41,6 +41,7 @@ func runBYOC(t *testing.T, scenario string, extra ...string) *results.Run {
 // expectations, and every cell's config facts show the file's route and a
 // repointed upstream, with no original address written anywhere.
 func TestBYOCExamples(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		kind     proxies.Kind
 		scenario string

@@ -18,6 +18,14 @@ import (
 	"github.com/racelab/racelab/scenarios"
 )
 
+// The long tests here spend their time waiting on idle gaps and timers,
+// not on the CPU (a whole run of the package uses about 40 s of CPU in
+// five minutes), so the longest ones call t.Parallel and run two at a time
+// (go test's -parallel, GOMAXPROCS by default). A test stays sequential
+// when it changes the process environment (t.Setenv), kills processes, or
+// checks what is left on the machine or the Docker engine afterwards:
+// parallel tests only start once every sequential one has finished.
+
 // runCLI runs racelab in-process and returns its exit code and output.
 func runCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
@@ -105,6 +113,7 @@ expect:
 }
 
 func TestDemoOnNginx(t *testing.T) {
+	t.Parallel()
 	requireProxy(t, proxies.KindNginx)
 	code, out, errOut := runCLI(t, "demo", "-o", filepath.Join(t.TempDir(), "demo.jsonl"), "--quiet")
 	if code != ExitOK {
@@ -155,10 +164,12 @@ func TestDemoWithoutNginx(t *testing.T) {
 // Every built-in scenario runs green on the embedded proxy, nginx and
 // HAProxy (the version ladder, which needs containers, has its own test).
 func TestBuiltinsGreen(t *testing.T) {
+	t.Parallel()
 	trials := map[string]string{"race-window": "150", "residual": "30"}
 	for _, kind := range []proxies.Kind{proxies.KindGo, proxies.KindNginx, proxies.KindHAProxy} {
 		for _, name := range []string{"six-step", "duplicates", "margin-sweep", "retry-boundary", "production", "residual", "race-window"} {
 			t.Run(string(kind)+"/"+name, func(t *testing.T) {
+				t.Parallel()
 				requireProxy(t, kind)
 				n := trials[name]
 				if n == "" {

@@ -24,6 +24,7 @@ const (
 // with the guard both ways (exit 1 with the backend closing first, 0 with
 // a keep-alive above the file's 60s).
 func TestGuardVerifiesTheFileItself(t *testing.T) {
+	t.Parallel()
 	requireProxy(t, proxies.KindNginx)
 	for _, c := range []struct {
 		keepalive string
@@ -100,6 +101,7 @@ func TestProxyFromBadConfig(t *testing.T) {
 // demo --proxy-from: the file against a backend that closes first and
 // one that outlives it, with the verdict in words.
 func TestDemoProxyFrom(t *testing.T) {
+	t.Parallel()
 	requireProxy(t, proxies.KindNginx)
 	file := filepath.Join(t.TempDir(), "demo.jsonl")
 	code, out, errb := runCLI(t, "demo", "--proxy-from", "nginx:"+beforeConf, "--root", beforeRoot,
