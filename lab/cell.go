@@ -205,6 +205,12 @@ func (cr *cellRun) useConfig(p proxies.Instance) error {
 	return nil
 }
 
+// readyRequestTimeout bounds one readiness request. It outlasts a
+// configuration's own short upstream read timeout (2s is common) in front
+// of a backend that delays every answer: the proxy's 504 is an answer, and
+// a client that gave up at the same instant raced it.
+const readyRequestTimeout = 5 * time.Second
+
 // ready sends requests through the proxy until one comes back from the
 // backend: the whole path works before the first trial.
 func (cr *cellRun) ready(ctx context.Context) error {
@@ -214,7 +220,7 @@ func (cr *cellRun) ready(ctx context.Context) error {
 	deadline := time.Now().Add(cr.cfg.readyTimeout)
 	var last string
 	for i := 0; time.Now().Before(deadline); i++ {
-		r := cr.client.do(ctx, cr.client.request(fmt.Sprintf("ready-%d", i), "GET", backends.FaultNone), 2*time.Second)
+		r := cr.client.do(ctx, cr.client.request(fmt.Sprintf("ready-%d", i), "GET", backends.FaultNone), readyRequestTimeout)
 		if r.Err == nil && len(cr.rec.ForRequest(fmt.Sprintf("ready-%d", i))) > 0 {
 			cr.client.close()
 			return nil
