@@ -26,6 +26,9 @@
 # way. RACELAB_FUZZ_TIMEOUT bounds each target's run (-test.timeout: 1m
 # for short runs, none for long ones).
 #
+# RACELAB_FUZZ_WORKERS sets the fuzzing processes per target (-parallel;
+# every CPU by default); the test script runs one, beside the tests.
+#
 # Go 1.26's fuzz coordinator can fail a run that ends by -fuzztime with a
 # bare "context deadline exceeded" and no failing input (golang/go#75804,
 # fixed in Go 1.27). That exact outcome is reported as "ok*", not as a
@@ -112,6 +115,7 @@ while read -r dir name; do
 	[ "$dir" = . ] || importpath="$module/$dir"
 	status=ok
 	if ! (cd "$root/$dir" && "$bin" -test.run '^$' -test.fuzz "^${name}\$" \
+		-test.parallel "${RACELAB_FUZZ_WORKERS:-$(getconf _NPROCESSORS_ONLN)}" \
 		-test.fuzztime "$fuzztime" -test.fuzzminimizetime "$minimize" \
 		-test.fuzzcachedir "$cache/$importpath" -test.timeout "$timeout") >"$out" 2>&1; then
 		status=FAIL
