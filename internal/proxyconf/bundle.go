@@ -17,6 +17,7 @@ func (r *Result) Bundle(dir string) *proxies.Bundle {
 		Route:        proxies.Route(r.Route),
 		Effective:    map[string]proxies.Setting{},
 		Origins:      r.Origins,
+		SyncPath:     r.SyncPath,
 	}
 	for _, c := range r.Changes {
 		b.Changes = append(b.Changes, proxies.Change(c))

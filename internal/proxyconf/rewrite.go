@@ -52,6 +52,10 @@ type Input struct {
 	// RunAsRoot says the proxy starts as root: nginx then keeps its
 	// workers as root ("user root;") so they can enter Dir.
 	RunAsRoot bool
+	// SyncPath, for HAProxy, is a path the routing frontend answers
+	// itself with a 204, logged and never forwarded: the evidence barrier
+	// of proxies.Bundle.SyncPath. Empty: none.
+	SyncPath string
 }
 
 // RequestIDFetch is the sample fetch expression that holds the request
@@ -88,6 +92,8 @@ type Result struct {
 	Origins map[string][]string
 	// Notes say what was read loosely (a skipped missing include).
 	Notes []string
+	// SyncPath is Input.SyncPath when the rewrite answers it.
+	SyncPath string
 }
 
 // Change is one change to the user's configuration.
@@ -189,6 +195,9 @@ func (in Input) check() error {
 	}
 	if in.Path == "" {
 		errs = append(errs, errors.New("no configuration path"))
+	}
+	if p := in.SyncPath; p != "" && (!strings.HasPrefix(p, "/") || strings.ContainsAny(p, " \t\r\n{}\"'#\\")) {
+		errs = append(errs, fmt.Errorf("sync path %q: want an absolute URL path without spaces, braces, quotes or #", p))
 	}
 	if in.LogFormat == "" || in.RequestIDHeader == "" {
 		errs = append(errs, errors.New("no evidence log format or request id header"))

@@ -130,6 +130,7 @@ func rewriteHAProxy(in Input) (*Result, error) {
 		Upstream:     r.under,
 		Upstreams:    names,
 		Effective:    eff,
+		SyncPath:     in.SyncPath,
 	}, nil
 }
 
@@ -175,6 +176,13 @@ func (r *haRewriter) section(o *haOut, s *Section) {
 		w := []string{"http-request", "set-var(txn.racelab_id)", "req.hdr(" + r.in.RequestIDHeader + ")"}
 		r.added(s, w, "racelab's evidence: the request id for the access log", false)
 		emit(w, "")
+		if p := r.in.SyncPath; p != "" {
+			// First of the section's http-request rules, so none of the
+			// user's (a redirect, a deny) acts on it.
+			w := []string{"http-request", "return", "status", "204", "if", "{", "path", p, "}"}
+			r.added(s, w, "racelab's evidence barrier: answered here, logged, never forwarded", false)
+			emit(w, "")
+		}
 		// Every bind becomes racelab's listener; a section with none
 		// gets it too, or the proxy would start with nothing to send to.
 		if !slices.ContainsFunc(s.Lines, func(l Line) bool { return len(l.Args) > 0 && l.Keyword() == "bind" }) {

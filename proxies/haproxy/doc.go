@@ -102,8 +102,10 @@
 // stream's line to stdout as the stream ends, so a request sent to
 // SyncPath after the client saw a victim's outcome is logged after the
 // victim's line, if there is one (TestLiveSyncPath). The lab uses it as
-// an evidence barrier instead of a timed wait. "http-request return"
-// needs HAProxy 2.2 or later.
+// an evidence barrier instead of a timed wait. A user's configuration gets
+// the same rule, first among its routing frontend's http-request rules (the
+// rewrite runs it on one thread too). "http-request return" needs HAProxy
+// 2.2 or later.
 //
 // # How the race surfaces (HAProxy 2.6.12, checked by the live tests)
 //

@@ -18,8 +18,9 @@ var userLogFormat = strings.Replace(logFormat, "capture.req.hdr(0)", proxyconf.R
 // renderUser rewrites the user's configuration in spec.Config for dir:
 // every server of the backend under test points at spec.Upstream, the
 // frontend that routes to it binds spec.Listen, and racelab's log-format
-// replaces that frontend's own (HAProxy has one per proxy). The bundle
-// lists every change.
+// replaces that frontend's own (HAProxy has one per proxy), and that
+// frontend answers SyncPath itself, the evidence barrier, as the rendered
+// one does. The bundle lists every change.
 func renderUser(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
 	if !filepath.IsAbs(dir) {
 		return nil, fmt.Errorf("dir %q: want an absolute path", dir)
@@ -28,6 +29,7 @@ func renderUser(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
 	in.Kind = string(proxies.KindHAProxy)
 	in.LogFormat = userLogFormat
 	in.RequestIDHeader = backends.RequestIDHeader
+	in.SyncPath = SyncPath
 	res, err := proxyconf.Rewrite(in)
 	if err != nil {
 		return nil, err

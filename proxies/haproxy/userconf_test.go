@@ -60,6 +60,8 @@ func TestRenderUserConfig(t *testing.T) {
 	cfg := b.Files[ConfigFile]
 	require.Contains(t, cfg, "server api1 127.0.0.1:18001 check maxconn 100 pool-purge-delay 1000ms")
 	require.Contains(t, cfg, `log-format "`+userLogFormat+`"`)
+	require.Equal(t, SyncPath, b.SyncPath, "the user's frontend answers the evidence barrier too")
+	require.Contains(t, cfg, "http-request return status 204 if { path "+SyncPath+" }")
 	require.NotContains(t, cfg, "internal.example")
 	require.NotContains(t, cfg, "10.0.")
 	require.NoError(t, os.WriteFile(filepath.Join(dir, ConfigFile), []byte(cfg), 0o600))
@@ -98,6 +100,16 @@ func TestLiveUserConfig(t *testing.T) {
 		require.Equal(t, 200, ev.Status)
 		require.Contains(t, ev.Raw, "srv=api/api")
 	}
+	// The evidence barrier: answered by the user's frontend itself
+	// (before any of its own rules), logged, never forwarded.
+	req, err := http.NewRequest(http.MethodGet, "http://"+p.Addr()+SyncPath, nil)
+	require.NoError(t, err)
+	req.Header.Set(backends.RequestIDHeader, "user-sync")
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNoContent, resp.StatusCode, "output:\n%s", strings.Join(p.Logs(), "\n"))
+	require.Equal(t, 204, waitAccess(t, p, "user-sync").Status)
 	mu.Lock()
 	defer mu.Unlock()
 	require.Equal(t, []string{"/api/r/user-1", "/api/r/user-2"}, paths)
