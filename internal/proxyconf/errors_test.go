@@ -99,3 +99,15 @@ func TestNginxRoundTrip(t *testing.T) {
 		t.Errorf("route %+v", r)
 	}
 }
+
+// A sync path that would break out of the HAProxy rule it goes into is
+// refused before anything is read.
+func TestRewriteRefusesBadSyncPath(t *testing.T) {
+	for _, p := range []string{"racelab-sync", "/a }", "/a b", "/a#b", `/a"`} {
+		in := memInput("haproxy", "global\nfrontend f\n bind :80\n default_backend b\nbackend b\n server s a.example:80\n", "")
+		in.SyncPath = p
+		if _, err := Rewrite(in); err == nil || !strings.Contains(err.Error(), "sync path") {
+			t.Errorf("sync path %q: error %v, want one naming the sync path", p, err)
+		}
+	}
+}

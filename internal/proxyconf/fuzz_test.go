@@ -69,13 +69,18 @@ func FuzzRewriteHAProxy(f *testing.F) {
 			}
 			return
 		}
-		res, err := Rewrite(memInput("haproxy", conf, ""))
+		in := memInput("haproxy", conf, "")
+		in.SyncPath = "/racelab-sync"
+		res, err := Rewrite(in)
 		if err != nil {
 			return
 		}
 		text := res.Files[HAProxyConfigName]
 		if !contains(text, "bind "+testListen) {
 			t.Fatalf("rewrite without racelab's listener:\n%s", text)
+		}
+		if res.SyncPath != in.SyncPath || !contains(text, "http-request return status 204 if { path /racelab-sync }") {
+			t.Fatalf("rewrite without the evidence barrier (sync path %q):\n%s", res.SyncPath, text)
 		}
 	})
 }
