@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/racelab/racelab/guard"
 	"github.com/racelab/racelab/internal/container"
 	"github.com/racelab/racelab/internal/owner"
+	"github.com/racelab/racelab/probe"
 	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/scenarios"
 )
@@ -103,5 +105,15 @@ func sweepingVerifier(ctx context.Context, e *env, v guard.Verifier) guard.Verif
 	return func(vctx context.Context, req guard.VerifyRequest) (guard.VerifyResult, error) {
 		once.Do(func() { sweepBeforeRun(ctx, e, false) })
 		return v(vctx, req)
+	}
+}
+
+// sweepingProber sweeps once, before the first proxy probe starts a
+// proxy.
+func sweepingProber(ctx context.Context, e *env, p guard.ProxyProber) guard.ProxyProber {
+	var once sync.Once
+	return func(pctx context.Context, kind, path, root, upstream string, samples int, maxWait time.Duration) (*probe.Result, error) {
+		once.Do(func() { sweepBeforeRun(ctx, e, false) })
+		return p(pctx, kind, path, root, upstream, samples, maxWait)
 	}
 }

@@ -19,7 +19,7 @@ func runGuard(ctx context.Context, e *env, args []string) int {
 		e.errorf("guard: %v", err)
 		return ExitUsage
 	}
-	pass, err := guard.Run(ctx, &f, e.stdout, guard.WithVerifier(sweepingVerifier(ctx, e, lab.GuardVerifier())), guard.WithProxyProber(lab.GuardProxyProber()))
+	pass, err := guard.Run(ctx, &f, e.stdout, guard.WithVerifier(sweepingVerifier(ctx, e, lab.GuardVerifier())), guard.WithProxyProber(sweepingProber(ctx, e, lab.GuardProxyProber())))
 	var le *guard.LabError
 	switch {
 	case errors.As(err, &le):

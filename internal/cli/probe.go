@@ -113,6 +113,7 @@ func runProbe(ctx context.Context, e *env, args []string) int {
 			return ExitUsage
 		}
 		pp.Progress = progress
+		sweepBeforeRun(ctx, e, false)
 		res, err = lab.ProbeProxy(ctx, pp)
 	}
 	if err != nil {

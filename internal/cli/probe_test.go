@@ -4,11 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/internal/owner"
 	"github.com/racelab/racelab/proxies"
 )
 
@@ -142,4 +149,27 @@ func TestGuardProbeProxyFile(t *testing.T) {
 	if code != ExitUsage || !strings.Contains(errb, "nope.conf") {
 		t.Errorf("missing file: exit %d: %s%s", code, out, errb)
 	}
+}
+
+// probe --proxy starts a proxy, so it first sweeps what gone racelab
+// processes left, like run does.
+func TestProbeProxySweepsFirst(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	me, err := owner.Self()
+	require.NoError(t, err)
+	done := exec.Command("true")
+	require.NoError(t, done.Run())
+	gone := me
+	gone.PID, gone.Start = done.Process.Pid, 1 // exited, and no process started at tick 1
+	dir := filepath.Join(tmp, "racelab-nginx-gone")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	data, err := json.Marshal(owner.DirMark{Owner: gone})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, owner.MarkFile), data, 0o600))
+
+	code, out, errb := runCLI(t, "probe", "--proxy", "go", "--proxy-idle", "150ms", "--samples", "1")
+	require.Equal(t, ExitOK, code, "%s%s", out, errb)
+	assert.Contains(t, errb, dir, "the sweep says what it removed")
+	assert.NoDirExists(t, dir)
 }
