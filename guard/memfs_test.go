@@ -1,47 +1,13 @@
 package guard
 
 import (
-	"io/fs"
-	"path/filepath"
-	"slices"
-	"strings"
 	"time"
+
+	"github.com/racelab/racelab/internal/proxyconf"
 )
 
-// memFS is an in-memory fileSystem: file name to content.
-type memFS map[string]string
-
-func (m memFS) ReadFile(name string) ([]byte, error) {
-	s, ok := m[filepath.Clean(name)]
-	if !ok {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-	}
-	return []byte(s), nil
-}
-
-func (m memFS) Glob(pattern string) ([]string, error) {
-	if _, err := filepath.Match(pattern, ""); err != nil {
-		return nil, err
-	}
-	var out []string
-	for name := range m {
-		if ok, _ := filepath.Match(pattern, name); ok {
-			out = append(out, name)
-		}
-	}
-	slices.Sort(out)
-	return out, nil
-}
-
-func (m memFS) IsDir(name string) bool {
-	prefix := filepath.Clean(name) + "/"
-	for k := range m {
-		if strings.HasPrefix(k, prefix) {
-			return true
-		}
-	}
-	return false
-}
+// memFS is an in-memory file system for the readers.
+type memFS = proxyconf.MemFS
 
 // durations lists the finite durations of vals by name, "off" and
 // "unbounded" for the others, for compact assertions.
