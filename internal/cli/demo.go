@@ -132,9 +132,9 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 // that closes first and one that outlives the file's idle timeout, with
 // the table, the file's settings and racelab's changes, and the verdict.
 func demoConfig(ctx context.Context, e *env, f *runFlags) int {
-	kind, path, ok := strings.Cut(f.proxyFrom, ":")
-	if !ok || path == "" {
-		e.errorf("--proxy-from %q: want KIND:PATH, like nginx:/etc/nginx/nginx.conf", f.proxyFrom)
+	kind, path, err := splitProxyFrom(f.proxyFrom)
+	if err != nil {
+		e.errorf("%v", err)
 		return ExitUsage
 	}
 	if f.proxy != "" || f.version != "" {

@@ -181,9 +181,9 @@ func (f *probeFlags) proxyProbe(maxWait time.Duration) (lab.ProxyProbe, error) {
 		pp.IdleTimeout, _ = time.ParseDuration(f.proxyIdle)
 	}
 	if f.proxyFrom != "" {
-		kind, path, ok := strings.Cut(f.proxyFrom, ":")
-		if !ok || path == "" {
-			return pp, fmt.Errorf("--proxy-from %q: want KIND:PATH, like nginx:/etc/nginx/nginx.conf", f.proxyFrom)
+		kind, path, err := splitProxyFrom(f.proxyFrom)
+		if err != nil {
+			return pp, err
 		}
 		abs, root, err := lab.ConfigPaths(kind, path, f.root)
 		if err != nil {

@@ -111,3 +111,17 @@ func TestDemoProxyFrom(t *testing.T) {
 	assert.Regexp(t, `backend keep-alive 5s: \d+ of 24 requests failed`, out)
 	assert.Contains(t, out, "backend keep-alive 66s: 0 of 24 requests failed.")
 }
+
+// A --proxy-from without KIND:PATH is a usage error, the same one for
+// every command that takes it.
+func TestProxyFromMalformed(t *testing.T) {
+	for _, args := range [][]string{
+		{"run", "six-step", "--proxy-from", "nginx"},
+		{"demo", "--proxy-from", "nginx:"},
+		{"probe", "--proxy-from", "nginx"},
+	} {
+		code, out, errb := runCLI(t, args...)
+		assert.Equal(t, ExitUsage, code, "%v: %s%s", args, out, errb)
+		assert.Contains(t, errb, "want KIND:PATH", args)
+	}
+}

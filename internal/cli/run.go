@@ -50,12 +50,21 @@ func (f *runFlags) register(fs *flag.FlagSet, demo bool) {
 	}
 }
 
+// splitProxyFrom splits a --proxy-from value, KIND:PATH.
+func splitProxyFrom(v string) (kind, path string, err error) {
+	kind, path, ok := strings.Cut(v, ":")
+	if !ok || path == "" {
+		return "", "", fmt.Errorf("--proxy-from %q: want KIND:PATH, like nginx:/etc/nginx/nginx.conf", v)
+	}
+	return kind, path, nil
+}
+
 // apply applies the overrides to a scenario.
 func (f *runFlags) apply(sc *scenarios.Scenario) error {
 	if f.proxyFrom != "" {
-		kind, path, ok := strings.Cut(f.proxyFrom, ":")
-		if !ok || path == "" {
-			return fmt.Errorf("--proxy-from %q: want KIND:PATH, like nginx:/etc/nginx/nginx.conf", f.proxyFrom)
+		kind, path, err := splitProxyFrom(f.proxyFrom)
+		if err != nil {
+			return err
 		}
 		if f.proxy != "" || f.version != "" {
 			return fmt.Errorf("--proxy-from runs the file's own proxy: drop --proxy and --proxy-version")
