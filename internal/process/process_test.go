@@ -175,7 +175,11 @@ func TestStartExitedEarly(t *testing.T) {
 }
 
 func TestStartTimeout(t *testing.T) {
-	const timeout = 300 * time.Millisecond
+	// The helper must print before the timeout for the error to quote it:
+	// a race-instrumented test binary takes 0.25 to 1 s to start on a
+	// loaded 2-core machine (300 ms failed there), so the timeout leaves
+	// it room.
+	const timeout = 2 * time.Second
 	start := time.Now()
 	p, err := startFake(t, "hang", WithStartTimeout(timeout))
 	took := time.Since(start)
