@@ -159,6 +159,9 @@ type Record struct {
 
 	Backend BackendEvidence    `json:"backend"`
 	Proxy   []proxies.Evidence `json:"proxy,omitempty"`
+	// Wire is what the proxy↔backend traffic showed of the trial, when it
+	// was captured.
+	Wire *WireEvidence `json:"wire,omitempty"`
 }
 
 // BackendEvidence is what the backend saw of one trial.
@@ -190,4 +193,43 @@ type CloseEvidence struct {
 	UnreadBytes int `json:"unread_bytes,omitempty"`
 	// SinceSendNS is the close time minus the victim's send time.
 	SinceSendNS int64 `json:"since_send_ns"`
+}
+
+// WireEvidence is what a capture of the proxy↔backend traffic on loopback
+// showed of one trial's reused connection: which side ended it first and
+// how, relative to the victim request's first byte on that connection.
+type WireEvidence struct {
+	// Conn is the connection's 4-tuple, proxy side first
+	// ("127.0.0.1:41000>127.0.0.1:8080").
+	Conn string `json:"conn,omitempty"`
+	// FirstClose is the side whose FIN or RST came first: "backend" or
+	// "proxy" ("" when neither side closed during the trial).
+	FirstClose string `json:"first_close,omitempty"`
+	// CloseKind is that first close: "fin" or "rst".
+	CloseKind string `json:"close_kind,omitempty"`
+	// CloseSinceRequestNS is the first close's time minus the time of the
+	// victim request's first byte on the connection; negative when the
+	// close came first. Nil when no request byte went out on it.
+	CloseSinceRequestNS *int64 `json:"close_since_request_ns,omitempty"`
+	// RequestIntoClosed: request bytes reached a socket the backend had
+	// already closed (the backend answered them with RST).
+	RequestIntoClosed bool `json:"request_into_closed,omitempty"`
+	// Events are the connection's packets that matter, in order.
+	Events []WireEvent `json:"events,omitempty"`
+	// Pcap is the file the connection's packets were written to.
+	Pcap string `json:"pcap,omitempty"`
+	// Unavailable says why there is no capture (no CAP_NET_RAW, ...):
+	// evidence is never lost silently.
+	Unavailable string `json:"unavailable,omitempty"`
+}
+
+// WireEvent is one packet of a captured connection.
+type WireEvent struct {
+	// AtNS is the packet's time minus the victim request's send time.
+	AtNS int64 `json:"at_ns"`
+	// From is "proxy" or "backend".
+	From string `json:"from"`
+	// Kind is "syn", "data", "fin" or "rst" ("fin" with data is "fin").
+	Kind  string `json:"kind"`
+	Bytes int    `json:"bytes,omitempty"`
 }
