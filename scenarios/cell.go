@@ -90,14 +90,23 @@ type Cell struct {
 // matter. Otherwise it is just past the backend's keep-alive (by half the
 // margin, at least 5%): a proxy that honours its own idle timeout has
 // dropped the connection by then, and one that does not reuses a
-// connection the backend has given up.
+// connection the backend has given up. That gap also stays at least
+// TimerSlack past the proxy's idle timeout: a margin of seconds scaled to
+// milliseconds must not measure how late a busy machine runs the proxy's
+// idle timer (nginx, woken late, serves a ready request before it expires
+// its timers, so it reuses a connection past its keepalive_timeout: seen
+// 47 ms late at load 10-16 on 2 cores).
 func AutoGap(backendKeepAlive, proxyIdle time.Duration) time.Duration {
 	if backendKeepAlive < proxyIdle {
 		return backendKeepAlive + (proxyIdle-backendKeepAlive)/2
 	}
-	extra := max((backendKeepAlive-proxyIdle)/2, backendKeepAlive/20, time.Millisecond)
+	extra := max((backendKeepAlive-proxyIdle)/2, backendKeepAlive/20, time.Millisecond, proxyIdle+TimerSlack-backendKeepAlive)
 	return backendKeepAlive + extra
 }
+
+// TimerSlack is how far past the proxy's idle timeout AutoGap sends a
+// victim when the backend outlives the proxy.
+const TimerSlack = 100 * time.Millisecond
 
 // FaultArmed reports whether a victim sent after gap meets the fault: the
 // backend's keep-alive has run out by then, so if the proxy reuses the
