@@ -3,8 +3,8 @@
 package wire
 
 import (
-	"context"
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"testing"
