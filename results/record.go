@@ -223,6 +223,9 @@ type WireEvidence struct {
 	// PacketsDropped counts the connection's older packets the capture's
 	// bounded buffer let go before the analysis.
 	PacketsDropped int `json:"packets_dropped,omitempty"`
+	// KernelDrops counts packets of any connection the kernel dropped from
+	// the capture's queue during the trial: the evidence may be incomplete.
+	KernelDrops int `json:"kernel_drops,omitempty"`
 	// Events are the connection's packets that matter, in order.
 	Events []WireEvent `json:"events,omitempty"`
 	// Pcap is the file the connection's packets were written to.

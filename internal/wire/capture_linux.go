@@ -292,7 +292,7 @@ func (c *Capture) Close() error {
 		select {
 		case <-c.done:
 			c.handle.Close()
-		default:
+		case <-ctx.Done():
 			// The reader is stuck in recvmsg: leave the socket to it
 			// rather than close the descriptor under it.
 			c.closeErr = fmt.Errorf("close capture: reader did not stop: %v", err)
