@@ -23,7 +23,7 @@ func WithWire(on bool) Option { return func(c *config) { c.wireOff = !on } }
 
 // WithPcapDir writes, for every failing trial, the reused connection's
 // packets (and those of any connection the request was retried on) to a
-// pcap file in dir, named after the cell and the trial. It implies
+// pcap file in dir, named RUN_CELL_SEQ.pcap. It implies
 // WithWire(true).
 func WithPcapDir(dir string) Option {
 	return func(c *config) { c.pcapDir, c.wireOff = dir, false }
@@ -150,7 +150,7 @@ func (cr *cellRun) wireEvidence(ctx context.Context, rec *results.Record, pooled
 		cw.drops = st.KernelDrops
 	}
 	if cr.cfg.pcapDir != "" && rec.Outcome.Failed() && len(flows) > 0 {
-		path := filepath.Join(cr.cfg.pcapDir, pcapName(rec.Cell, rec.Seq))
+		path := filepath.Join(cr.cfg.pcapDir, pcapName(rec.RunID, rec.Cell, rec.Seq))
 		if err := wire.WritePcap(path, wire.DefaultSnapLen, flows...); err != nil {
 			cr.cfg.logger.Warn("pcap not written", "cell", rec.Cell, "seq", rec.Seq, "err", err)
 		} else {
@@ -185,9 +185,10 @@ func (cw *cellWire) close() error {
 // case, never its value).
 func wireMarker(id string) []byte { return []byte(": " + id + "\r\n") }
 
-// pcapName is a trial's pcap file name: the cell id made safe for a file
-// name, and the trial's sequence number.
-func pcapName(cell string, seq int) string {
+// pcapName is a trial's pcap file name: the run id, the cell id made safe
+// for a file name, and the trial's sequence number, so that runs sharing
+// a directory never overwrite each other's files.
+func pcapName(run, cell string, seq int) string {
 	safe := strings.Map(func(r rune) rune {
 		switch {
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '.':
@@ -195,7 +196,7 @@ func pcapName(cell string, seq int) string {
 		}
 		return '_'
 	}, cell)
-	return fmt.Sprintf("%s-%04d.pcap", safe, seq)
+	return fmt.Sprintf("%s_%s_%04d.pcap", run, safe, seq)
 }
 
 // preparePcapDir creates the pcap directory.

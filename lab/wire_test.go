@@ -3,11 +3,14 @@ package lab
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/racelab/racelab/backends"
 	"github.com/racelab/racelab/internal/wire"
 	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/results"
@@ -182,4 +185,35 @@ func TestWireOff(t *testing.T) {
 			assert.Nil(t, r.Wire)
 		}
 	}
+}
+
+// TestWireBoundedInLongRuns: the capture lets go of every connection
+// whose trial is recorded, so a long cell holds a few connections, not
+// one per trial.
+func TestWireBoundedInLongRuns(t *testing.T) {
+	needWire(t)
+	sc := load(t, "name: long\nbase: {proxy_idle: 10s, backend_keepalive: 0s, gap: 0s, retry: \"off\", client: fresh}\n")
+	cells, err := sc.Cells()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cr := &cellRun{cell: &cells[0], cfg: newConfig(nil), rec: backends.NewRecorder(), gap: cells[0].Gap, proxyIdle: cells[0].ProxyIdle}
+	defer func() { assert.NoError(t, cr.stop()) }()
+	require.NoError(t, cr.start(ctx))
+	rng := rand.New(rand.NewPCG(1, 1))
+	const trials = 60
+	for seq := 0; seq < trials; seq++ {
+		rec, err := cr.trial(ctx, seq, rng)
+		require.NoError(t, err)
+		require.True(t, rec.Attributed)
+		require.NotNil(t, rec.Wire)
+		require.Equal(t, "backend", rec.Wire.FirstClose)
+	}
+	st := cr.wire.capture.Stats()
+	assert.LessOrEqual(t, st.Conns, 4, "connections held after %d trials: %+v", trials, st)
+	assert.Zero(t, st.Evicted, "nothing had to be evicted")
+	assert.GreaterOrEqual(t, st.Packets, trials*8, "every trial's packets were seen")
+	cr.wire.mu.Lock()
+	defer cr.wire.mu.Unlock()
+	assert.LessOrEqual(t, len(cr.wire.remote), 4, "backend connections remembered")
 }

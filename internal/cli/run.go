@@ -50,7 +50,7 @@ func (f *runFlags) register(fs *flag.FlagSet, demo bool) {
 	fs.BoolVar(&f.keep, "keep", false, "keep proxies' temp dirs for debugging")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines")
 	fs.BoolVar(&f.wire, "wire", true, "capture the proxy↔backend traffic on lo and add what it shows to failing records (needs root or CAP_NET_RAW; without them the records say \"capture unavailable\"); --wire=false turns it off")
-	fs.StringVar(&f.pcap, "pcap", "", "write each failing trial's reused connection to `DIR`/CELL-SEQ.pcap, for Wireshark or tshark -r (implies --wire)")
+	fs.StringVar(&f.pcap, "pcap", "", "write each failing trial's reused connection to `DIR`/RUN_CELL_SEQ.pcap, for Wireshark or tshark -r (implies --wire)")
 	if !demo {
 		fs.StringVar(&f.shard, "shard", "", "run shard K of N of the cells (K/N), for CI jobs that split a matrix")
 	}
@@ -170,7 +170,7 @@ func runRun(ctx context.Context, e *env, args []string) int {
   racelab run six-step --proxy nginx        # on nginx (process runtime)
   racelab run matrix.yaml -o out.jsonl --parallel 2
   racelab run matrix.yaml --shard 1/4       # a CI job's quarter of the cells
-  racelab run six-step --pcap pcaps         # failing trials' packets: tshark -r pcaps/CELL-SEQ.pcap
+  racelab run six-step --pcap pcaps         # failing trials' packets: tshark -r pcaps/RUN_CELL_SEQ.pcap
 `)
 	var f runFlags
 	f.register(fs, false)
