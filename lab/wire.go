@@ -39,9 +39,6 @@ func WireAvailable(ctx context.Context) error {
 	return err
 }
 
-// wireSync bounds the wait for the capture to read a trial's packets.
-const wireSync = 2 * time.Second
-
 // cellWire is a cell's capture of its backend port.
 type cellWire struct {
 	capture *wire.Capture
@@ -117,9 +114,13 @@ func (cr *cellRun) wireEvidence(ctx context.Context, rec *results.Record, pooled
 		rec.Wire = &results.WireEvidence{Unavailable: cw.unavailable}
 		return
 	}
-	sctx, cancel := context.WithTimeout(ctx, wireSync)
-	err := cw.capture.Sync(sctx)
-	cancel()
+	// Every packet that caused something this trial observed (the
+	// backend's FIN or RST that made the proxy fail, the backend's answer,
+	// a refused SYN) was queued on the capture's socket before the proxy's
+	// socket saw it: the packet tap runs before TCP. Reading what is
+	// queued now is enough; no barrier is sent (Sync), which would cost a
+	// datagram and a wait per trial.
+	err := cw.capture.Drain()
 	if err != nil {
 		rec.Wire = &results.WireEvidence{Unavailable: "capture unavailable: " + err.Error()}
 		return
@@ -160,9 +161,11 @@ func (cr *cellRun) wireEvidence(ctx context.Context, rec *results.Record, pooled
 	rec.Wire = &w
 }
 
-// prune lets go of the connections that ended before t.
+// prune reads what the capture has queued and lets go of the
+// connections that ended before t.
 func (cw *cellWire) prune(t time.Time) {
 	if cw.capture != nil {
+		_ = cw.capture.Drain() // a read error shows at the next Sync
 		cw.capture.Prune(t)
 	}
 	cw.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 )
 
 // BenchmarkRoundTrip measures a 64-byte request/response round trip on a
@@ -42,8 +43,9 @@ func BenchmarkRoundTrip(b *testing.B) {
 					}
 				}
 			}()
+			var c *Capture
 			if mode != "" {
-				c := startCapture(b, uint16(ln.Addr().(*net.TCPAddr).Port), mode)
+				c = startCapture(b, uint16(ln.Addr().(*net.TCPAddr).Port), mode)
 				defer func() {
 					b.StopTimer()
 					if err := c.Sync(context.Background()); err != nil {
@@ -69,6 +71,13 @@ func BenchmarkRoundTrip(b *testing.B) {
 				}
 				if _, err := io.ReadFull(r, buf); err != nil {
 					b.Fatal(err)
+				}
+				if c != nil && i%64 == 63 {
+					// What racelab does after every trial.
+					if err := c.Drain(); err != nil {
+						b.Fatal(err)
+					}
+					c.Prune(time.Now().Add(-time.Second))
 				}
 			}
 		})

@@ -10,8 +10,8 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/gopacket"
@@ -21,46 +21,59 @@ import (
 )
 
 // Capture is a running capture of one backend port's connections.
+//
+// It has no reader of its own: packets wait in the socket's receive queue
+// (the kernel filter passes only the port's, cut to the snap length) and
+// are read by Sync, in the caller's goroutine. A trial on a busy machine
+// then pays no goroutine wake-ups per packet, only a few system calls
+// when its evidence is wanted; Drain, called after every trial, keeps the
+// queue short when no evidence is wanted.
 type Capture struct {
 	cfg      Config
 	handle   *pcapgo.EthernetHandle
+	fd       int
 	flows    *flows
 	sentinel *net.UDPConn
+	sentAddr *net.UDPAddr
 	sentPort uint16
-	backend4 netip.Addr
 
-	syncMu  sync.Mutex
-	synced  uint64        // the last barrier datagram the reader saw
-	advance chan struct{} // closed and replaced when synced moves
-	next    atomic.Uint64 // the last barrier datagram sent
+	// mu serialises reading the socket (the handle's buffer is shared).
+	mu      sync.Mutex
+	parser  *gopacket.DecodingLayerParser
+	eth     layers.Ethernet
+	ip4     layers.IPv4
+	tcp     layers.TCP
+	udp     layers.UDP
+	decoded []gopacket.LayerType
+	seq     uint64 // the last barrier datagram sent
+	synced  uint64 // the last barrier datagram read
+	started bool   // the first barrier was read: the filter is in place
+	closed  bool
 
-	packets, dups, other atomic.Int64
-	kernelDrops          atomic.Int64
-	closing              atomic.Bool
-	done                 chan struct{}
-	readErr              error
-	closeOnce            sync.Once
-	closeErr             error
+	packets, dups, other, kernelDrops int
 	// rcvbuf is the socket's receive buffer as the kernel set it.
 	rcvbuf int
 }
 
-// rcvBuf is the receive buffer asked for: a loaded machine can leave the
-// reader off the CPU for milliseconds while lo carries thousands of
-// packets a second, and the default buffer (about 200 KiB, a few hundred
-// small packets) then overflows.
+// rcvBuf is the receive buffer asked for: packets wait in it between two
+// reads, and a loaded machine can delay a read by milliseconds. The
+// default buffer (about 200 KiB) holds a few hundred small packets.
 const rcvBuf = 8 << 20
+
+// handleFD is the handle's socket. pcapgo keeps the descriptor unexported;
+// it is read, not changed, through reflection (pinned gopacket v1.1.19).
+func handleFD(h *pcapgo.EthernetHandle) (int, bool) {
+	fv := reflect.ValueOf(h).Elem().FieldByName("fd")
+	if !fv.IsValid() || !fv.CanInt() {
+		return 0, false
+	}
+	return int(fv.Int()), true
+}
 
 // growBuffer raises the socket's receive buffer past the system limit
 // (SO_RCVBUFFORCE, root or CAP_NET_ADMIN), or to it, and returns the size
-// the kernel set (0: unknown). pcapgo keeps the descriptor unexported; it
-// is read, not changed, through reflection.
-func growBuffer(h *pcapgo.EthernetHandle, size int) int {
-	fv := reflect.ValueOf(h).Elem().FieldByName("fd")
-	if !fv.IsValid() || !fv.CanInt() {
-		return 0
-	}
-	fd := int(fv.Int())
+// the kernel set (0: unknown).
+func growBuffer(fd, size int) int {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size); err != nil {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, size)
 	}
@@ -87,20 +100,29 @@ func Start(ctx context.Context, cfg Config) (*Capture, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: open AF_PACKET socket on %s: %v (needs root or CAP_NET_RAW)", ErrUnavailable, cfg.Interface, err)
 	}
-	c := &Capture{cfg: cfg, handle: h, flows: newFlows(cfg.MaxConns, cfg.MaxPackets),
-		advance: make(chan struct{}), done: make(chan struct{}), backend4: netip.MustParseAddr("127.0.0.1")}
+	fd, ok := handleFD(h)
+	if !ok {
+		h.Close()
+		return nil, fmt.Errorf("%w: pcapgo's handle hides its socket (gopacket other than v1.1.19?)", ErrUnavailable)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("start capture: %w", err)
+	}
+	c := &Capture{cfg: cfg, handle: h, fd: fd, flows: newFlows(cfg.MaxConns, cfg.MaxPackets), rcvbuf: growBuffer(fd, rcvBuf)}
+	c.parser = gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &c.eth, &c.ip4, &c.tcp, &c.udp)
+	c.parser.IgnoreUnsupported = true
 	if err := h.SetCaptureLength(cfg.SnapLen); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("start capture: %w", err)
 	}
-	c.rcvbuf = growBuffer(h, rcvBuf)
 	s, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		h.Close()
 		return nil, fmt.Errorf("start capture: barrier socket: %w", err)
 	}
-	c.sentinel = s
-	c.sentPort = uint16(s.LocalAddr().(*net.UDPAddr).Port)
+	c.sentinel, c.sentAddr = s, s.LocalAddr().(*net.UDPAddr)
+	c.sentPort = uint16(c.sentAddr.Port)
 	if cfg.Filtering == FilterKernel {
 		prog, err := kernelFilter(cfg.Port, c.sentPort, uint32(cfg.SnapLen))
 		if err == nil {
@@ -112,8 +134,7 @@ func Start(ctx context.Context, cfg Config) (*Capture, error) {
 			return nil, fmt.Errorf("%w: attach filter: %v", ErrUnavailable, err)
 		}
 	}
-	go c.drainSentinel()
-	go c.read()
+	go drainSentinel(s)
 	sctx, cancel := context.WithTimeout(ctx, startSyncWait)
 	defer cancel()
 	if err := c.Sync(sctx); err != nil {
@@ -123,184 +144,183 @@ func Start(ctx context.Context, cfg Config) (*Capture, error) {
 	return c, nil
 }
 
-// Sync returns once every packet the kernel saw before the call has been
-// read: it sends a barrier datagram through the capture and waits for it.
+// Sync reads every packet the kernel saw before the call: it sends a
+// barrier datagram through the capture and reads the queue up to it.
 // Packets that caused something the caller has already observed (a
-// response, a reset) were captured before that observation, so after Sync
+// response, a reset) were queued before that observation, so after Sync
 // they are in the capture's connections.
 func (c *Capture) Sync(ctx context.Context) error {
-	seq := c.next.Add(1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return errors.New("sync capture: capture closed")
+	}
+	c.seq++
+	want := c.seq
 	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], seq)
-	if _, err := c.sentinel.WriteToUDP(b[:], c.sentinel.LocalAddr().(*net.UDPAddr)); err != nil {
+	binary.BigEndian.PutUint64(b[:], want)
+	if _, err := c.sentinel.WriteToUDP(b[:], c.sentAddr); err != nil {
 		return fmt.Errorf("sync capture: %w", err)
 	}
-	for {
-		c.syncMu.Lock()
-		synced, ch := c.synced, c.advance
-		c.syncMu.Unlock()
-		if synced >= seq {
-			return nil
+	for c.synced < want {
+		wait := 100 * time.Millisecond
+		if d, ok := ctx.Deadline(); ok {
+			wait = min(wait, time.Until(d))
 		}
-		select {
-		case <-ch:
-		case <-c.done:
-			if c.readErr != nil {
-				return fmt.Errorf("sync capture: %w", c.readErr)
-			}
-			return errors.New("sync capture: capture closed")
-		case <-ctx.Done():
-			return fmt.Errorf("sync capture: %w", ctx.Err())
+		if err := ctx.Err(); err != nil || wait <= 0 {
+			return fmt.Errorf("sync capture: barrier %d not seen: %w", want, context.DeadlineExceeded)
+		}
+		if _, err := c.readReady(wait); err != nil {
+			return fmt.Errorf("sync capture: %w", err)
+		}
+	}
+	return nil
+}
+
+// Drain reads what is queued now, without waiting: a caller that wants
+// no evidence of a trial still keeps the socket's queue short.
+func (c *Capture) Drain() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	_, err := c.readReady(0)
+	return err
+}
+
+// readReady reads every packet queued; when none is, it waits up to wait
+// for one. It reports how many it read. The socket is non-blocking, so a
+// packet costs one system call; pcapgo reports an empty queue (EAGAIN)
+// only in its error's text.
+func (c *Capture) readReady(wait time.Duration) (int, error) {
+	n := 0
+	for {
+		data, ci, err := c.handle.ZeroCopyReadPacketData()
+		if err == nil {
+			c.file(data, ci)
+			n++
+			wait = 0 // once packets came, read on only while they are queued
+			continue
+		}
+		if !strings.HasSuffix(err.Error(), unix.EAGAIN.Error()) {
+			return n, fmt.Errorf("read packet: %w", err)
+		}
+		if wait <= 0 {
+			return n, nil
+		}
+		ts := unix.NsecToTimespec(int64(wait))
+		ready, err := unix.Ppoll([]unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLIN}}, &ts, nil)
+		switch {
+		case errors.Is(err, unix.EINTR):
+		case err != nil:
+			return n, fmt.Errorf("poll capture socket: %w", err)
+		case ready == 0:
+			return n, nil
 		}
 	}
 }
 
 // drainSentinel reads the barrier datagrams back so they do not pile up
 // in the barrier socket.
-func (c *Capture) drainSentinel() {
+func drainSentinel(s *net.UDPConn) {
 	buf := make([]byte, 64)
 	for {
-		if _, _, err := c.sentinel.ReadFromUDP(buf); err != nil {
+		if _, _, err := s.ReadFromUDP(buf); err != nil {
 			return
 		}
 	}
 }
 
-func (c *Capture) read() {
-	defer close(c.done)
-	var (
-		eth     layers.Ethernet
-		ip4     layers.IPv4
-		tcp     layers.TCP
-		udp     layers.UDP
-		decoded []gopacket.LayerType
-	)
-	parser := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &eth, &ip4, &tcp, &udp)
-	parser.IgnoreUnsupported = true
+// file decodes one frame and files it under its connection. Packets
+// queued before the filter was attached come before the first barrier:
+// they are skipped.
+func (c *Capture) file(data []byte, ci gopacket.CaptureInfo) {
+	now := time.Now()
+	if err := c.parser.DecodeLayers(data, &c.decoded); err != nil || len(c.decoded) < 3 {
+		if c.started {
+			c.other++
+		}
+		return
+	}
+	switch c.decoded[2] {
+	case layers.LayerTypeUDP:
+		if uint16(c.udp.DstPort) != c.sentPort || len(c.udp.Payload) != 8 {
+			c.other++
+			return
+		}
+		c.started = true
+		c.synced = max(c.synced, binary.BigEndian.Uint64(c.udp.Payload))
+		return
+	case layers.LayerTypeTCP:
+	default:
+		return
+	}
+	if !c.started {
+		return
+	}
+	tcp, ip4 := &c.tcp, &c.ip4
 	port := layers.TCPPort(c.cfg.Port)
-	dedupe := c.cfg.Filtering == FilterUser
-	// Packets queued before the filter was attached come before the first
-	// barrier: they are skipped.
-	started := false
-	for {
-		data, ci, err := c.handle.ZeroCopyReadPacketData()
-		if err != nil {
-			if !c.closing.Load() {
-				c.readErr = fmt.Errorf("read packet: %w", err)
-			}
-			return
+	var from Side
+	var proxy, backend netip.AddrPort
+	src, _ := netip.AddrFromSlice(ip4.SrcIP.To4())
+	dst, _ := netip.AddrFromSlice(ip4.DstIP.To4())
+	switch {
+	case tcp.DstPort == port:
+		from, proxy, backend = SideProxy, netip.AddrPortFrom(src, uint16(tcp.SrcPort)), netip.AddrPortFrom(dst, uint16(tcp.DstPort))
+	case tcp.SrcPort == port:
+		from, proxy, backend = SideBackend, netip.AddrPortFrom(dst, uint16(tcp.DstPort)), netip.AddrPortFrom(src, uint16(tcp.SrcPort))
+	default:
+		c.other++
+		return
+	}
+	p := Packet{
+		// The kernel's wall-clock stamp, moved onto the monotonic clock by
+		// its age now.
+		At:   now.Add(ci.Timestamp.Sub(now.Round(0))),
+		Info: ci, From: from, Seq: tcp.Seq, Ack: tcp.Ack,
+		Payload: max(0, int(ip4.Length)-int(ip4.IHL)*4-int(tcp.DataOffset)*4),
+		Data:    append([]byte(nil), data...),
+	}
+	p.Info.CaptureLength = len(p.Data)
+	p.Info.AncillaryData = nil
+	for _, fl := range []struct {
+		on bool
+		f  Flags
+	}{{tcp.SYN, FlagSYN}, {tcp.FIN, FlagFIN}, {tcp.RST, FlagRST}, {tcp.ACK, FlagACK}, {tcp.PSH, FlagPSH}} {
+		if fl.on {
+			p.Flags |= fl.f
 		}
-		now := time.Now()
-		if err := parser.DecodeLayers(data, &decoded); err != nil || len(decoded) < 3 {
-			if started {
-				c.other.Add(1)
-			}
-			continue
-		}
-		switch decoded[2] {
-		case layers.LayerTypeUDP:
-			if uint16(udp.DstPort) != c.sentPort || len(udp.Payload) != 8 {
-				c.other.Add(1)
-				continue
-			}
-			started = true
-			c.syncTo(binary.BigEndian.Uint64(udp.Payload))
-			if c.closing.Load() {
-				return
-			}
-			continue
-		case layers.LayerTypeTCP:
-		default:
-			continue
-		}
-		if !started {
-			continue
-		}
-		var from Side
-		var proxy, backend netip.AddrPort
-		src, _ := netip.AddrFromSlice(ip4.SrcIP.To4())
-		dst, _ := netip.AddrFromSlice(ip4.DstIP.To4())
-		switch {
-		case tcp.DstPort == port:
-			from, proxy, backend = SideProxy, netip.AddrPortFrom(src, uint16(tcp.SrcPort)), netip.AddrPortFrom(dst, uint16(tcp.DstPort))
-		case tcp.SrcPort == port:
-			from, proxy, backend = SideBackend, netip.AddrPortFrom(dst, uint16(tcp.DstPort)), netip.AddrPortFrom(src, uint16(tcp.SrcPort))
-		default:
-			c.other.Add(1)
-			continue
-		}
-		p := Packet{
-			// The kernel's wall-clock stamp, moved onto the monotonic clock
-			// by its age now.
-			At:   now.Add(ci.Timestamp.Sub(now.Round(0))),
-			Info: ci, From: from, Seq: tcp.Seq, Ack: tcp.Ack,
-			Payload: int(ip4.Length) - int(ip4.IHL)*4 - int(tcp.DataOffset)*4,
-			Data:    append([]byte(nil), data...),
-		}
-		p.Info.CaptureLength = len(p.Data)
-		p.Info.AncillaryData = nil
-		if p.Payload < 0 {
-			p.Payload = 0
-		}
-		for _, fl := range []struct {
-			on bool
-			f  Flags
-		}{{tcp.SYN, FlagSYN}, {tcp.FIN, FlagFIN}, {tcp.RST, FlagRST}, {tcp.ACK, FlagACK}, {tcp.PSH, FlagPSH}} {
-			if fl.on {
-				p.Flags |= fl.f
-			}
-		}
-		if c.flows.add(proxy, backend, p, dedupe) {
-			c.packets.Add(1)
-		} else {
-			c.dups.Add(1)
-		}
+	}
+	if c.flows.add(proxy, backend, p, c.cfg.Filtering == FilterUser) {
+		c.packets++
+	} else {
+		c.dups++
 	}
 }
 
-func (c *Capture) syncTo(seq uint64) {
-	c.syncMu.Lock()
-	defer c.syncMu.Unlock()
-	if seq > c.synced {
-		c.synced = seq
-		close(c.advance)
-		c.advance = make(chan struct{})
-	}
-}
-
-// Stats counts what the capture saw so far.
+// Stats counts what the capture read so far.
 func (c *Capture) Stats() Stats {
-	if st, err := c.handle.Stats(); err == nil && !c.closing.Load() {
-		c.kernelDrops.Add(int64(st.Drops))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		if st, err := c.handle.Stats(); err == nil {
+			c.kernelDrops += int(st.Drops)
+		}
 	}
 	conns, evicted := c.flows.count()
-	return Stats{Packets: int(c.packets.Load()), Duplicates: int(c.dups.Load()), Other: int(c.other.Load()),
-		Conns: conns, Evicted: evicted, KernelDrops: int(c.kernelDrops.Load()), RecvBuffer: c.rcvbuf}
+	return Stats{Packets: c.packets, Duplicates: c.dups, Other: c.other,
+		Conns: conns, Evicted: evicted, KernelDrops: c.kernelDrops, RecvBuffer: c.rcvbuf}
 }
 
-// closeWait bounds the wait for the reader to see the last barrier.
-const closeWait = 2 * time.Second
-
-// Close stops the capture and releases the socket. The reader blocks in
-// recvmsg, so it is woken by one last barrier datagram.
+// Close releases the socket. The connections read so far stay readable.
 func (c *Capture) Close() error {
-	c.closeOnce.Do(func() {
-		c.closing.Store(true)
-		ctx, cancel := context.WithTimeout(context.Background(), closeWait)
-		defer cancel()
-		err := c.Sync(ctx)
-		select {
-		case <-c.done:
-			c.handle.Close()
-		case <-ctx.Done():
-			// The reader is stuck in recvmsg: leave the socket to it
-			// rather than close the descriptor under it.
-			c.closeErr = fmt.Errorf("close capture: reader did not stop: %v", err)
-		}
-		_ = c.sentinel.Close()
-		if c.readErr != nil {
-			c.closeErr = errors.Join(c.closeErr, c.readErr)
-		}
-	})
-	return c.closeErr
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	c.handle.Close()
+	return c.sentinel.Close()
 }

@@ -22,6 +22,9 @@ func Start(ctx context.Context, cfg Config) (*Capture, error) {
 // Sync returns at once.
 func (c *Capture) Sync(ctx context.Context) error { return nil }
 
+// Drain does nothing.
+func (c *Capture) Drain() error { return nil }
+
 // Stats is empty.
 func (c *Capture) Stats() Stats { return Stats{} }
 

@@ -17,6 +17,12 @@
 // filtering, where the packet type is not visible, a frame identical to
 // the one just before it on the same connection is dropped as that copy.
 //
+// A Capture has no goroutine of its own: packets wait in the socket's
+// receive queue, which the filter keeps to the port's packets cut to the
+// snap length, and Sync reads them in the caller's goroutine up to a
+// barrier datagram it sends through lo; Drain reads what is queued
+// without waiting.
+//
 // Memory is bounded: at most Config.MaxConns connections, each keeping
 // its last Config.MaxPackets packets of at most Config.SnapLen bytes;
 // Prune drops the connections a caller is done with.
