@@ -98,7 +98,11 @@ func Start(ctx context.Context, cfg Config) (*Capture, error) {
 	}
 	h, err := pcapgo.NewEthernetHandle(cfg.Interface)
 	if err != nil {
-		return nil, fmt.Errorf("%w: open AF_PACKET socket on %s: %v (needs root or CAP_NET_RAW)", ErrUnavailable, cfg.Interface, err)
+		hint := ""
+		if strings.Contains(err.Error(), "not permitted") {
+			hint = " (needs root or CAP_NET_RAW)"
+		}
+		return nil, fmt.Errorf("%w: open AF_PACKET socket on %s: %v%s", ErrUnavailable, cfg.Interface, err, hint)
 	}
 	fd, ok := handleFD(h)
 	if !ok {
