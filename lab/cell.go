@@ -37,6 +37,8 @@ type cellRun struct {
 	// syncPath is the proxy's evidence barrier (proxies.Bundle.SyncPath),
 	// empty when it has none.
 	syncPath string
+	// wire is the capture of the backend port (nil: off).
+	wire *cellWire
 }
 
 // CellResult is what running one cell produced.
@@ -128,6 +130,9 @@ func (cr *cellRun) backendConfig() backends.Config {
 
 func (cr *cellRun) start(ctx context.Context) error {
 	c := cr.cell
+	if !cr.cfg.wireOff {
+		cr.wire = &cellWire{remote: map[uint64]string{}, closed: map[uint64]bool{}}
+	}
 	if c.BackendDown {
 		addr, err := freeAddr()
 		if err != nil {
@@ -142,6 +147,7 @@ func (cr *cellRun) start(ctx context.Context) error {
 		cr.backend = b
 		cr.upstream = b.Addr()
 	}
+	cr.startWire(ctx, cr.upstream)
 	spec := proxies.Spec{
 		Kind:            proxies.Kind(c.Proxy.Kind),
 		Upstream:        cr.upstream,
@@ -250,6 +256,10 @@ func (cr *cellRun) stop() error {
 			errs = append(errs, fmt.Errorf("stop backend: %w", err))
 		}
 	}
+	if err := cr.wire.close(); err != nil {
+		errs = append(errs, err)
+	}
+	cr.wire = nil
 	return errors.Join(errs...)
 }
 
@@ -332,9 +342,13 @@ func (cr *cellRun) restartBackend(ctx context.Context) error {
 func (cr *cellRun) observer() backends.Observer {
 	cr.generation++
 	base := uint64(cr.generation-1) * 1_000_000
+	cw := cr.wire
 	return func(e backends.Event) {
 		e.ConnID += base
 		cr.rec.Observe(e)
+		if cw != nil {
+			cw.observe(e)
+		}
 	}
 }
 
