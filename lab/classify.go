@@ -161,6 +161,12 @@ func notReused(o observation, b *results.BackendEvidence) (string, bool) {
 	if pc.Closer == backends.CloserBackend {
 		return "", false
 	}
+	if since := pc.Time.Sub(o.resp.Sent); since >= 0 && since <= o.window {
+		// Closed in answer to this request, not by an idle timer that
+		// ran out before it (Squid keeps a POST off pooled connections
+		// and drops the idle one as it opens a new one).
+		return fmt.Sprintf("the proxy closed pooled conn %d %s after the request left and sent it on conn %d: it does not put this request on a pooled connection", o.pooled, fmtDur(since), b.Conns[0]), true
+	}
 	if idle := pc.Time.Sub(o.primeDone); !o.primeDone.IsZero() && o.proxyIdle > 0 && idle < o.proxyIdle/2 {
 		return fmt.Sprintf("the proxy closed pooled conn %d %s after its response, well before its %s idle timeout, and sent the request on conn %d (no pooling, or a surplus idle connection it drops at once)", o.pooled, fmtDur(idle), o.proxyIdle, b.Conns[0]), true
 	}

@@ -17,7 +17,21 @@ const (
 	KindNginx   Kind = "nginx"
 	KindHAProxy Kind = "haproxy"
 	KindEnvoy   Kind = "envoy"
+	KindVarnish Kind = "varnish"
+	KindSquid   Kind = "squid"
 )
+
+// IdleFloor is the shortest upstream idle timeout a proxy of kind k can be
+// given (0: no floor above a millisecond). Varnish's backend_idle_timeout
+// and Squid's server_idle_pconn_timeout both stop at one second, so a
+// scenario scaled below that runs those proxies at a larger timescale.
+func IdleFloor(k Kind) time.Duration {
+	switch k {
+	case KindVarnish, KindSquid:
+		return time.Second
+	}
+	return 0
+}
 
 // Retry is a proxy's retry policy for a failed upstream connection.
 type Retry string
@@ -205,6 +219,21 @@ type Bundle struct {
 	// request with no line by then has none coming.
 	SyncPath string
 
+	// Logger, when set, is a log reader the runtime starts beside the
+	// proxy once it accepts connections, in the proxy's process group (or
+	// container): Varnish keeps its log in shared memory, which
+	// varnishncsa reads. Its output lines are evidence like the proxy's.
+	Logger *Logger
+	// SharedOutput says the proxy reopens its standard output and error by
+	// name (/dev/stdout) after dropping root privileges (Squid): the
+	// runtime makes those pipes writable by the proxy's user.
+	SharedOutput bool
+	// Notes say what of the spec the rendered configuration could not
+	// express, in the proxy's own terms ("retry off: Varnish 7.1 retries a
+	// recycled backend connection once by itself"); a run puts them in the
+	// cell's note instead of pretending the policy ran.
+	Notes []string
+
 	// For a user's configuration (Spec.Config): every change racelab
 	// made to it, the request route to the upstream under test, and the
 	// configuration's own settings for it (idle_timeout, retry, reuse,
@@ -215,6 +244,17 @@ type Bundle struct {
 	// Origins maps a rendered file to the original "file:line" of each
 	// of its lines, for MapMessage.
 	Origins map[string][]string
+}
+
+// Logger is a log reader run beside a proxy.
+type Logger struct {
+	// Binary is the executable name, looked up on PATH or in the image.
+	Binary string
+	Args   []string
+	// ReadyPath is a path the configuration answers itself: the runtime
+	// sends requests there, each with its own request id header, until the
+	// logger has written a line naming one, so no request goes unread.
+	ReadyPath string
 }
 
 // MapMessage rewrites "DIR/FILE:N" positions of rendered files in msg (a

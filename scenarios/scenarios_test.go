@@ -41,7 +41,7 @@ base:
   proxy_idel: 10s
   backend_keepalive: 60
   retry: sometimes
-  proxy: {kind: squid}
+  proxy: {kind: lighttpd}
 matrix:
   method: [GET, post]
 expect:
@@ -56,7 +56,7 @@ expect:
 	text := err.Error()
 	semantic := []string{
 		`bad.yaml:6:10: base.retry: retry "sometimes": want off, idempotent or all`,
-		`bad.yaml:7:17: base.proxy.kind: proxy kind "squid"`,
+		`bad.yaml:7:17: base.proxy.kind: proxy kind "lighttpd"`,
 		`bad.yaml:9:17: matrix.method[1]: method "post"`,
 		`bad.yaml:11:13: expect[0].where.nope: unknown parameter "nope"`,
 	}

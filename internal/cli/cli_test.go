@@ -71,7 +71,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"run", "no-such-builtin"}, ExitUsage, "no built-in scenario"},
 		{[]string{"run", "six-step", "--shard", "5/4"}, ExitUsage, "--shard"},
 		{[]string{"run", "six-step", "--runtime", "vm"}, ExitUsage, "--runtime"},
-		{[]string{"run", "six-step", "--proxy", "squid"}, ExitUsage, `proxy kind "squid"`},
+		{[]string{"run", "six-step", "--proxy", "lighttpd"}, ExitUsage, `proxy kind "lighttpd"`},
 		{[]string{"run", "six-step", "--bogus"}, ExitUsage, "flag provided but not defined"},
 		{[]string{"validate", "six-step", "margin-sweep"}, ExitOK, "ok: scenario margin-sweep"},
 		{[]string{"validate", bad}, ExitUsage, "duration 60 has no unit"},
