@@ -39,9 +39,9 @@ const BodyCacheLimit = "1MB"
 // on a new one, unless its body was streamed and not cached; the VCL
 // switch for it (bereq.retry_connect) is not in 7.1.
 const (
-	NoteRetryOff = "retry off is not expressible in Varnish 7.1: it retries a request that failed on a recycled backend connection once, by itself (\"extrachance\"), for every method whose body is not streamed uncached; only a POST with a body fails"
+	NoteRetryOff        = "retry off is not expressible in Varnish 7.1: it retries a request that failed on a recycled backend connection once, by itself (\"extrachance\"), for every method whose body is not streamed uncached; only a POST with a body fails"
 	NoteRetryIdempotent = "retry idempotent runs Varnish 7.1's built-in retry of a recycled backend connection, which also replays a POST or PUT without a body; a request with an uncached body is never retried"
-	NoteRetryAll = "retry all runs Varnish 7.1's built-in retry of a recycled backend connection with request bodies cached (std.cache_req_body), so a POST with a body is replayed too"
+	NoteRetryAll        = "retry all runs Varnish 7.1's built-in retry of a recycled backend connection with request bodies cached (std.cache_req_body), so a POST with a body is replayed too"
 )
 
 // logFormat is varnishncsa's line, one per client request (side=c) and
@@ -161,7 +161,7 @@ func render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
 	work := dir + "/" + WorkDir
 	vclPath := dir + "/" + VCLFile
 	args := []string{
-		"-F",        // foreground: racelab owns the process
+		"-F",         // foreground: racelab owns the process
 		"-j", "none", // no jail: run as the invoking user, root included
 		"-n", work,
 		"-a", listen.String(),
