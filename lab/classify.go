@@ -161,10 +161,15 @@ func notReused(o observation, b *results.BackendEvidence) (string, bool) {
 	if pc.Closer == backends.CloserBackend {
 		return "", false
 	}
-	if since := pc.Time.Sub(o.resp.Sent); since >= 0 && since <= o.window {
-		// Closed in answer to this request, not by an idle timer that
-		// ran out before it (Squid keeps a POST off pooled connections
-		// and drops the idle one as it opens a new one).
+	idleAtSend := o.resp.Sent.Sub(o.primeDone)
+	if since := pc.Time.Sub(o.resp.Sent); since >= 0 && since <= o.window && !o.primeDone.IsZero() &&
+		(o.proxyIdle == 0 || idleAtSend < o.proxyIdle) {
+		// Closed in answer to this request, before the proxy's idle
+		// timeout ran out (Squid keeps a POST off pooled connections and
+		// drops the idle one as it opens a new one). A connection idle
+		// past the timeout that a proxy retires lazily, as the next
+		// request comes, is the fix at work (Squid checks its timers once
+		// a second).
 		return fmt.Sprintf("the proxy closed pooled conn %d %s after the request left and sent it on conn %d: it does not put this request on a pooled connection", o.pooled, fmtDur(since), b.Conns[0]), true
 	}
 	if idle := pc.Time.Sub(o.primeDone); !o.primeDone.IsZero() && o.proxyIdle > 0 && idle < o.proxyIdle/2 {

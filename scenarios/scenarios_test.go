@@ -215,4 +215,15 @@ func TestEvaluate(t *testing.T) {
 	if vs[2].Pass || !strings.Contains(vs[2].Message, "no cell matches") {
 		t.Errorf("an expectation that matches nothing must fail: %+v", vs[2])
 	}
+	// "![a, b]" selects every value but those.
+	vs = Evaluate([]Expectation{
+		{Name: "not off", Where: map[string]string{"retry": "![off, all]"}, FailureRate: "0"},
+		{Name: "not idempotent", Where: map[string]string{"retry": "![idempotent]"}, FailureRate: ">0"},
+	}, sums)
+	if len(vs) != 3 || vs[0].Pass || !strings.Contains(vs[0].Message, "no cell matches") {
+		t.Fatalf("![off, all] must select neither cell: %+v", vs)
+	}
+	if !vs[1].Pass || vs[1].Cell != "a" || !vs[2].Pass || vs[2].Cell != "b" {
+		t.Errorf("![idempotent] must select both cells: %+v", vs[1:])
+	}
 }
