@@ -187,7 +187,7 @@ func render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
 		Dir:          dir,
 		Files:        map[string]string{VCLFile: vcl.String()},
 		Args:         args,
-		ValidateArgs: []string{"-C", "-n", work, "-f", vclPath},
+		ValidateArgs: []string{"-C", "-j", "none", "-n", work, "-f", vclPath},
 		Logger: &proxies.Logger{
 			Binary:    LoggerBinary,
 			Args:      []string{"-n", work, "-c", "-b", "-t", "10", "-F", logFormat},
