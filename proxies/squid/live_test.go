@@ -8,8 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,4 +151,93 @@ func TestLiveOneUpstreamConnection(t *testing.T) {
 		}
 	}
 	require.Len(t, conns, 1, "one pooled upstream connection for sequential GETs")
+}
+
+// TestLiveRetryPolicies: the backend closes the pooled connection as the
+// victim arrives on it. With forward_max_tries 1 Squid answers 502; with
+// 2 it sends a GET again on a new connection. A POST never goes out on
+// the pooled connection: Squid opens a new one for it, so the fault,
+// which fires only on a reused connection, never does.
+func TestLiveRetryPolicies(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		retry      proxies.Retry
+		method     string
+		wantStatus int
+		arrivals   int
+		onPooled   bool
+	}{
+		{"off GET fails", proxies.RetryOff, http.MethodGet, 502, 1, true},
+		{"idempotent GET retried", proxies.RetryIdempotent, http.MethodGet, 200, 2, true},
+		{"off POST kept off the pool", proxies.RetryOff, http.MethodPost, 200, 1, false},
+		{"all POST kept off the pool", proxies.RetryAll, http.MethodPost, 200, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, rec := liveBackend(t, backends.FaultCloseOnReuse)
+			p := startSquid(t, spec(srv.Addr(), 30*time.Second, tc.retry))
+			cl := dial(t, p.Addr())
+			require.Equal(t, 200, cl.do(t, http.MethodGet, "warm", backends.FaultNone))
+			_, warm := count(rec, "warm", backends.EventRequest)
+			require.Equal(t, tc.wantStatus, cl.do(t, tc.method, "victim", backends.FaultCloseOnReuse))
+
+			acc := accessLine(t, p, "victim")
+			require.Equal(t, tc.wantStatus, acc.Status)
+			if tc.wantStatus == 502 {
+				require.Regexp(t, `^TCP_MISS/(HIER_NONE|FIRSTUP_PARENT)$`, acc.Flags)
+				require.Regexp(t, `^ERR_(ZERO_SIZE_OBJECT|READ_ERROR)/WITH_SERVER$`, acc.Message)
+			}
+			n, conns := count(rec, "victim", backends.EventRequest)
+			require.Equal(t, tc.arrivals, n, "backend arrivals of the victim")
+			first := false
+			for c := range warm {
+				first = conns[c]
+			}
+			require.Equal(t, tc.onPooled, first, "victim on the pooled connection")
+		})
+	}
+}
+
+// TestLiveIdleTimeoutResolution measures when Squid closes an idle pooled
+// connection: its timers count whole seconds of the clock, so a timeout
+// of N s fires between N−1 and N+1 s after the response (plus scheduling
+// on a loaded machine).
+func TestLiveIdleTimeoutResolution(t *testing.T) {
+	const idle = 2 * time.Second
+	srv, rec := liveBackend(t, backends.FaultNone)
+	p := startSquid(t, spec(srv.Addr(), idle, proxies.RetryOff))
+	cl := dial(t, p.Addr())
+	require.Equal(t, 200, cl.do(t, http.MethodGet, "idle-1", backends.FaultNone))
+	var answered time.Time
+	var conn uint64
+	for _, e := range rec.ForRequest("idle-1") {
+		if e.Kind == backends.EventResponse {
+			answered, conn = e.Time, e.ConnID
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	closed, err := rec.Wait(ctx, 0, func(e backends.Event) bool { return e.Kind == backends.EventClose && e.ConnID == conn })
+	require.NoError(t, err, "squid never closed the idle connection")
+	after := closed.Time.Sub(answered)
+	t.Logf("idle connection closed %v after the response (server_idle_pconn_timeout %v)", after, idle)
+	require.Equal(t, backends.CloserPeer, closed.Closer)
+	require.Greater(t, after, idle-time.Second)
+	require.Less(t, after, idle+2*time.Second)
+}
+
+// TestLiveStopLeavesNothing: Stop ends Squid, removes the directory and
+// the shared-memory segments Squid named after its service name.
+func TestLiveStopLeavesNothing(t *testing.T) {
+	srv, _ := liveBackend(t, backends.FaultNone)
+	p := startSquid(t, spec(srv.Addr(), 10*time.Second, proxies.RetryOff))
+	require.Equal(t, 200, dial(t, p.Addr()).do(t, http.MethodGet, "s", backends.FaultNone))
+	service := ServiceName(p.Dir())
+	shm, _ := filepath.Glob("/dev/shm/" + service + "-*")
+	require.NotEmpty(t, shm, "squid -N still makes shared-memory segments, named after the service")
+	require.NoError(t, p.Stop(context.Background()))
+	require.ErrorIs(t, syscall.Kill(p.PID(), 0), syscall.ESRCH)
+	_, err := os.Stat(p.Dir())
+	require.ErrorIs(t, err, os.ErrNotExist)
+	left, _ := filepath.Glob("/dev/shm/" + service + "-*")
+	require.Empty(t, left, "shared-memory segments left after Stop")
 }

@@ -64,8 +64,8 @@ type confParams struct {
 }
 
 var confTmpl = template.Must(template.New(ConfigFile).Parse(`# Rendered by racelab: variant {{.Variant}}, {{if .Explicit}}retry {{.Retry}}{{else}}pooling and retries left to Squid's defaults{{end}}.
-# A reverse proxy (accelerator) in front of one origin server. No max-conn:
-# in Squid 5.7 max-conn=1 fails every request on the pooled connection
+# A reverse proxy (accelerator) in front of one origin server. No max-conn
+# option: in Squid 5.7 a limit of 1 fails every request on the pooled connection
 # (ERR_READ_ERROR before a byte is sent); sequential requests keep one
 # pooled connection without it.
 http_port {{.Listen}} accel defaultsite=racelab no-vhost
