@@ -109,7 +109,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.backendKeepAlive, "backend-keepalive", "", "backend keep-alive idle timeout, a `duration`: 65s, 65000ms, off, unbounded")
 	fs.StringVar(&f.backendFrom, "backend-from", "", "read it from a source: node, gunicorn, uvicorn, puma, tomcat, apache, nginx, env (env:FILE#VARIABLE); PATH - is standard input; or measure a live server: probe:URL (loopback) (`KIND:PATH`)")
 	fs.StringVar(&f.proxyIdle, "proxy-idle", "", "proxy's upstream idle timeout, a `duration`: 60s, 60000ms, off, unbounded")
-	fs.StringVar(&f.proxyFrom, "proxy-from", "", "read it from a source: nginx, haproxy, envoy, alb-json; or measure the proxy with racelab's backend behind it: probe:KIND (its default) or probe:KIND:PATH (your file, upstreams rewritten to loopback) (`KIND:PATH`)")
+	fs.StringVar(&f.proxyFrom, "proxy-from", "", "read it from a source: nginx, haproxy, envoy, alb-json, varnish (a varnishd command line: systemd unit, compose, Kubernetes, shell; or VCL), squid (squid.conf); or measure the proxy with racelab's backend behind it: probe:KIND (its default) or probe:KIND:PATH (your file, upstreams rewritten to loopback) (`KIND:PATH`)")
 	fs.StringVar(&f.proxyPreset, "proxy-preset", "", "a managed load balancer or mesh: "+strings.Join(PresetNames(), ", ")+"; NAME:FILE reads the setting (aws-alb: attributes JSON, CloudFormation or Terraform; istio: DestinationRule YAML) (`NAME[:FILE]`)")
 	fs.StringVar(&f.margin, "margin", DefaultMargin.String(), "required headroom, a `duration`")
 	fs.StringVar(&f.upstream, "upstream", "", "nginx upstream, HAProxy backend or Envoy cluster to check (default: every one)")
