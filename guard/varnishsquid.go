@@ -80,7 +80,7 @@ func parseVarnishText(src string, data []byte) ([]Value, error) {
 	case vcl:
 		return []Value{{State: StateFinite, Duration: varnishDefaultIdle, Source: src, Default: true,
 			Explanation: "backend_idle_timeout not set: Varnish's default 60s",
-			Notes: []string{"VCL cannot set the backend idle timeout: it is varnishd's backend_idle_timeout parameter (-p backend_idle_timeout= on the command line, or param.set); read the file that starts varnishd for the value in use"}}}, nil
+			Notes:       []string{"VCL cannot set the backend idle timeout: it is varnishd's backend_idle_timeout parameter (-p backend_idle_timeout= on the command line, or param.set); read the file that starts varnishd for the value in use"}}}, nil
 	case varnishd:
 		return []Value{{State: StateFinite, Duration: varnishDefaultIdle, Source: src, Default: true,
 			Explanation: "varnishd command line without -p backend_idle_timeout: Varnish's default 60s"}}, nil
