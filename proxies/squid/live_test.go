@@ -144,7 +144,8 @@ func TestLiveOneUpstreamConnection(t *testing.T) {
 		require.Equal(t, 200, st)
 		ev := accessLine(t, p, id)
 		require.Equal(t, 200, ev.Status)
-		require.Equal(t, "TCP_MISS/FIRSTUP_PARENT", ev.Flags)
+		require.Equal(t, "TCP_MISS/FIRSTUP_PARENT", ev.Details)
+		require.Empty(t, ev.Flags)
 		_, c := count(rec, id, backends.EventRequest)
 		for k := range c {
 			conns[k] = true
@@ -183,7 +184,8 @@ func TestLiveRetryPolicies(t *testing.T) {
 			acc := accessLine(t, p, "victim")
 			require.Equal(t, tc.wantStatus, acc.Status)
 			if tc.wantStatus == 502 {
-				require.Regexp(t, `^TCP_MISS/(HIER_NONE|FIRSTUP_PARENT)$`, acc.Flags)
+				require.Regexp(t, `^TCP_MISS/(HIER_NONE|FIRSTUP_PARENT)$`, acc.Details)
+				require.Equal(t, acc.Message, acc.Flags)
 				require.Regexp(t, `^ERR_(ZERO_SIZE_OBJECT|READ_ERROR)/WITH_SERVER$`, acc.Message)
 			}
 			n, conns := count(rec, "victim", backends.EventRequest)

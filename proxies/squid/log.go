@@ -29,15 +29,19 @@ type AccessLine struct {
 }
 
 // Evidence is the line as proxies.Evidence: "access" evidence with the
-// status, result code and hierarchy as Flags, the error page as Message.
+// status, the result and hierarchy codes as Details ("TCP_MISS/HIER_NONE"),
+// and the error page, when Squid answered with one, as Message and as
+// Flags, Squid's word for how the request ended
+// ("ERR_ZERO_SIZE_OBJECT/WITH_SERVER").
 func (a AccessLine) Evidence() proxies.Evidence {
 	ev := proxies.Evidence{Source: "access", RequestID: a.RequestID, Status: a.Status, Raw: a.Raw,
-		Flags: a.Code + "/" + a.Hierarchy}
+		Details: a.Code + "/" + a.Hierarchy}
 	if a.Error != "" {
 		ev.Message = a.Error
 		if a.Detail != "" {
 			ev.Message += "/" + a.Detail
 		}
+		ev.Flags = ev.Message
 	}
 	return ev
 }

@@ -141,7 +141,7 @@ func TestLiveOneBackendConnection(t *testing.T) {
 	}
 	require.Len(t, all, 1, "one pooled backend connection for sequential requests")
 	be := bySource(waitEvidence(t, p, "keep-3", "backend"), "backend")
-	require.Equal(t, "open=reuse", be.Flags)
+	require.Equal(t, "open=reuse", be.Details)
 }
 
 // TestLiveRetryPolicies: the backend closes the pooled connection as the
@@ -172,7 +172,7 @@ func TestLiveRetryPolicies(t *testing.T) {
 			require.Equal(t, tc.wantStatus, acc.Status)
 			er := bySource(waitEvidence(t, p, "victim", "error"), "error")
 			require.Equal(t, "HTC eof (-1)", er.Message)
-			require.Equal(t, "open=reuse", er.Flags)
+			require.Equal(t, "open=reuse", er.Details)
 			if tc.wantStatus == 200 {
 				require.Equal(t, 2, er.Attempts)
 			}

@@ -42,8 +42,8 @@ func (l Line) Retried() bool {
 
 // Evidence is the line as proxies.Evidence: a client line is the
 // request's "access" evidence; a backend line with a FetchError is
-// "error" evidence (Message: the error, Flags: "open=reuse"), one without
-// is "backend" evidence.
+// "error" evidence (Message: the error, Details: "open=reuse"), one
+// without is "backend" evidence.
 func (l Line) Evidence() proxies.Evidence {
 	ev := proxies.Evidence{RequestID: l.RequestID, Raw: l.Raw}
 	if l.Side == "c" {
@@ -52,7 +52,7 @@ func (l Line) Evidence() proxies.Evidence {
 	}
 	ev.Source, ev.UpstreamStatus = "backend", strconv.Itoa(l.Status)
 	if l.Open != "" {
-		ev.Flags = "open=" + l.Open
+		ev.Details = "open=" + l.Open
 	}
 	switch {
 	case l.FetchError == "":
