@@ -151,11 +151,28 @@ func prepare(a proxies.Adapter, spec proxies.Spec, image string, opts []Option) 
 	if err != nil {
 		return p, nil, fmt.Errorf("render: %w", err)
 	}
+	if err := runnable(bundle); err != nil {
+		return p, nil, err
+	}
 	if err := withUserFiles(bundle, spec.Config); err != nil {
 		return p, nil, fmt.Errorf("render: %w", err)
 	}
 	p.bundle = bundle
 	return p, bundle, nil
+}
+
+// runnable refuses a bundle this runtime cannot run faithfully: one that
+// needs a log reader beside the proxy (Varnish's varnishncsa), or output
+// pipes the proxy's own user may reopen (Squid, which drops root before it
+// opens /dev/stdout). Run those with the process runtime.
+func runnable(b *proxies.Bundle) error {
+	switch {
+	case b.Logger != nil:
+		return fmt.Errorf("the proxy logs to shared memory and needs %s running beside it, which the container runtime does not start yet: use the process runtime", b.Logger.Binary)
+	case b.SharedOutput:
+		return errors.New("the proxy reopens /dev/stdout after dropping root, which a container's output does not allow: use the process runtime")
+	}
+	return nil
 }
 
 // kind names the proxy kind for messages, also without an adapter.

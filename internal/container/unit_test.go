@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/proxies/squid"
+	"github.com/racelab/racelab/proxies/varnish"
 )
 
 func TestBundleTar(t *testing.T) {
@@ -215,4 +217,26 @@ func TestEngineStream(t *testing.T) {
 	assert.EqualError(t, engineStream(strings.NewReader(`{"status":"x"}{"errorDetail":{"message":"no space left"},"error":"no space left"}`)), "no space left")
 	assert.EqualError(t, engineStream(strings.NewReader(`{"error":"bad tar"}`)), "bad tar")
 	assert.Error(t, engineStream(strings.NewReader(`{"status":`)))
+}
+
+// TestStartRefusesBundlesItCannotRun: Varnish needs varnishncsa beside it
+// and Squid reopens its output after dropping root; the container
+// runtime says so before it creates anything.
+func TestStartRefusesBundlesItCannotRun(t *testing.T) {
+	for _, tc := range []struct {
+		a    proxies.Adapter
+		want string
+	}{
+		{varnish.Adapter{}, "needs varnishncsa running beside it"},
+		{squid.Adapter{}, "reopens /dev/stdout after dropping root"},
+	} {
+		spec := proxies.Spec{Kind: tc.a.Kind(), Listen: "127.0.0.1:18080", Upstream: "127.0.0.1:18081", Retry: proxies.RetryOff}
+		p, err := Start(context.Background(), tc.a, spec, "racelab/"+string(tc.a.Kind())+":test")
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "use the process runtime") {
+			t.Errorf("%s: err = %v, want %q", tc.a.Kind(), err, tc.want)
+		}
+		if err := p.Stop(context.Background()); err != nil {
+			t.Errorf("%s: stop: %v", tc.a.Kind(), err)
+		}
+	}
 }
