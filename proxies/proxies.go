@@ -25,10 +25,11 @@ const (
 // honour (0: no floor above a millisecond); a scenario scaled below it
 // runs that proxy at a larger timescale. Varnish's backend_idle_timeout
 // stops at one second. Squid's server_idle_pconn_timeout takes whole
-// seconds and Squid's timers count whole seconds of the clock (a timeout
-// of N s fires between N−1 and N+1 s after it was set; measured: a 1 s
-// timeout closed a connection after 0.4 s and after 1.9 s), so a
-// timeout shorter than 5 s is mostly noise.
+// seconds and Squid's timers count whole seconds of the clock and are
+// checked once a second (measured on 5.7: a 1 s timeout closed a
+// connection after 0.4 s and after 1.9 s, a 2 s one after 3.0 s, a 5 s
+// one once later than 6.5 s), so a timeout shorter than 5 s is mostly
+// noise.
 func IdleFloor(k Kind) time.Duration {
 	switch k {
 	case KindVarnish:
