@@ -243,3 +243,31 @@ func TestLiveStopLeavesNothing(t *testing.T) {
 	left, _ := filepath.Glob("/dev/shm/" + service + "-*")
 	require.Empty(t, left, "shared-memory segments left after Stop")
 }
+
+// BenchmarkStart measures a start to readiness (Squid answers on its port).
+func BenchmarkStart(b *testing.B) {
+	requireSquid(b)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	var ready time.Duration
+	n := 0
+	for b.Loop() {
+		s := spec(ln.Addr().String(), 10*time.Second, proxies.RetryOff)
+		s.Listen = freeAddr(b)
+		start := time.Now()
+		p, err := process.Start(context.Background(), Adapter{}, s, process.WithStartTimeout(30*time.Second))
+		ready += time.Since(start)
+		n++
+		if err != nil {
+			_ = p.Stop(context.Background())
+			b.Fatal(err)
+		}
+		if err := p.Stop(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(ready.Microseconds())/1000/float64(n), "ms/start")
+}

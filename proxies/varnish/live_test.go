@@ -252,3 +252,32 @@ func groupPIDs(t *testing.T, pgid int) []int {
 	}
 	return pids
 }
+
+// BenchmarkStart measures a start to readiness: varnishd compiles the VCL
+// with the C compiler, then varnishncsa attaches and logs a probe.
+func BenchmarkStart(b *testing.B) {
+	requireVarnish(b)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close() // a silent backend: varnishd needs none to start
+	var ready time.Duration
+	n := 0
+	for b.Loop() {
+		s := liveSpec(ln.Addr().String(), 10*time.Second, proxies.RetryOff)
+		s.Listen = freeAddr(b)
+		start := time.Now()
+		p, err := process.Start(context.Background(), Adapter{}, s, process.WithStartTimeout(60*time.Second))
+		ready += time.Since(start)
+		n++
+		if err != nil {
+			_ = p.Stop(context.Background())
+			b.Fatal(err)
+		}
+		if err := p.Stop(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(ready.Microseconds())/1000/float64(n), "ms/start")
+}
