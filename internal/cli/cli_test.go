@@ -44,7 +44,7 @@ func requireProxy(t *testing.T, kind proxies.Kind) {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("%s must be installed in CI (scripts/test.sh installs it): %v", kind, err)
 		}
-		t.Skipf("%s not installed (apt-get install nginx-light haproxy): %v", kind, err)
+		t.Skipf("%s not installed (apt-get install nginx-light haproxy varnish squid): %v", kind, err)
 	}
 }
 
