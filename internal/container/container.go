@@ -55,6 +55,8 @@ type Proxy struct {
 	version   string
 	logCancel context.CancelFunc
 	logsDone  chan struct{}
+	// logger is the bundle's log reader (nil: none).
+	logger *logger
 	logsErr   error
 	// release tells racelab's keeper that Stop removed the container.
 	release func()
@@ -116,6 +118,11 @@ func Start(ctx context.Context, a proxies.Adapter, spec proxies.Spec, image stri
 	if err := versionErr; err != nil {
 		return p, fmt.Errorf("start %s container: %w", p.kind(), err)
 	}
+	if bundle.Logger != nil {
+		if err := p.startLogger(ctx, bundle.Logger); err != nil {
+			return p, fmt.Errorf("start %s container: %w", p.kind(), err)
+		}
+	}
 	log.Debug("proxy container ready", "addr", p.addr, "version", p.version, "elapsed", time.Since(began))
 	return p, nil
 }
@@ -162,14 +169,12 @@ func prepare(a proxies.Adapter, spec proxies.Spec, image string, opts []Option) 
 }
 
 // runnable refuses a bundle this runtime cannot run faithfully: one that
-// needs a log reader beside the proxy (Varnish's varnishncsa), or output
-// pipes the proxy's own user may reopen (Squid, which drops root before it
-// opens /dev/stdout). Run those with the process runtime.
+// needs output pipes the proxy's own user may reopen (Squid, which drops
+// root before it opens /dev/stdout). Run those with the process runtime.
+// A bundle's log reader (Varnish's varnishncsa) runs in the container
+// with exec once the proxy is ready.
 func runnable(b *proxies.Bundle) error {
-	switch {
-	case b.Logger != nil:
-		return fmt.Errorf("the proxy logs to shared memory and needs %s running beside it, which the container runtime does not start yet: use the process runtime", b.Logger.Binary)
-	case b.SharedOutput:
+	if b.SharedOutput {
 		return errors.New("the proxy reopens /dev/stdout after dropping root, which a container's output does not allow: use the process runtime")
 	}
 	return nil
@@ -424,6 +429,7 @@ func (p *Proxy) stop(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("stop container %s: %w", shortID(p.id), err))
 		}
 	}
+	p.logger.stop()
 	if p.logCancel != nil {
 		// The log stream ends with the container; cancel in case the
 		// engine keeps it open.

@@ -18,7 +18,6 @@ import (
 
 	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/proxies/squid"
-	"github.com/racelab/racelab/proxies/varnish"
 )
 
 func TestBundleTar(t *testing.T) {
@@ -219,15 +218,14 @@ func TestEngineStream(t *testing.T) {
 	assert.Error(t, engineStream(strings.NewReader(`{"status":`)))
 }
 
-// TestStartRefusesBundlesItCannotRun: Varnish needs varnishncsa beside it
-// and Squid reopens its output after dropping root; the container
-// runtime says so before it creates anything.
+// TestStartRefusesBundlesItCannotRun: Squid reopens its output after
+// dropping root; the container runtime says so before it creates
+// anything.
 func TestStartRefusesBundlesItCannotRun(t *testing.T) {
 	for _, tc := range []struct {
 		a    proxies.Adapter
 		want string
 	}{
-		{varnish.Adapter{}, "needs varnishncsa running beside it"},
 		{squid.Adapter{}, "reopens /dev/stdout after dropping root"},
 	} {
 		spec := proxies.Spec{Kind: tc.a.Kind(), Listen: "127.0.0.1:18080", Upstream: "127.0.0.1:18081", Retry: proxies.RetryOff}

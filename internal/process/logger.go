@@ -4,23 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/racelab/racelab/backends"
 	"github.com/racelab/racelab/proxies"
 )
 
 // Bounds of a bundle's log reader.
 const (
-	// loggerProbeWait is how long one readiness probe waits for the
-	// logger's line about it before the next probe.
-	loggerProbeWait = 250 * time.Millisecond
 	// loggerStopWait bounds the wait for the logger to exit once its
 	// process group was signalled, before it is killed by its PID.
 	loggerStopWait = 2 * time.Second
@@ -79,38 +73,32 @@ func (p *Proxy) startLogger(ctx context.Context, l *proxies.Logger) error {
 	return p.awaitLogger(ctx, l.ReadyPath)
 }
 
-// awaitLogger sends requests to path until the logger has written a line
-// about one of them, the logger exits, or ctx ends.
+// awaitLogger waits until the logger has written a line about a request
+// to path (proxies.AwaitLogger), the logger or the proxy exits, or ctx
+// ends.
 func (p *Proxy) awaitLogger(ctx context.Context, path string) error {
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: loggerProbeWait}
-	defer client.CloseIdleConnections()
-	for i := 0; ; i++ {
-		id := "racelab-logger-ready-" + strconv.Itoa(i)
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr+path, nil)
-		if err != nil {
-			return fmt.Errorf("probe log reader: %w", err)
-		}
-		req.Header.Set(backends.RequestIDHeader, id)
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-		}
-		wctx, cancel := context.WithTimeout(ctx, loggerProbeWait)
-		_, err = p.evidence.Wait(wctx, id, "")
-		cancel()
-		if err == nil {
-			return nil
-		}
+	gone := make(chan struct{})
+	go func() {
 		select {
 		case <-p.logger.exited:
-			return fmt.Errorf("log reader %s exited: %s", p.logger.binary, p.logs.summary(errorLines))
+		case <-p.exited:
+		case <-ctx.Done():
+		}
+		close(gone)
+	}()
+	err := proxies.AwaitLogger(ctx, p.addr, path, p.evidence, gone)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, proxies.ErrLoggerGone):
+		select {
 		case <-p.exited:
 			return p.exitError()
 		default:
 		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("log reader %s wrote no line for %s: %w; last output: %s", p.logger.binary, path, ctx.Err(), p.logs.summary(errorLines))
-		}
+		return fmt.Errorf("log reader %s exited: %s", p.logger.binary, p.logs.summary(errorLines))
 	}
+	return fmt.Errorf("%w; last output: %s", err, p.logs.summary(errorLines))
 }
 
 // stop waits for the logger to exit (the proxy's group was signalled
