@@ -56,8 +56,8 @@ type Proxy struct {
 	logCancel context.CancelFunc
 	logsDone  chan struct{}
 	// logger is the bundle's log reader (nil: none).
-	logger *logger
-	logsErr   error
+	logger  *logger
+	logsErr error
 	// release tells racelab's keeper that Stop removed the container.
 	release func()
 
