@@ -235,6 +235,11 @@ type Bundle struct {
 	// name (/dev/stdout) after dropping root privileges (Squid): the
 	// runtime makes those pipes writable by the proxy's user.
 	SharedOutput bool
+	// ContainerUser, when set, is the image's user a container runs the
+	// proxy as, instead of racelab's own uid (Squid: "proxy", so the
+	// container's output pipes are its own); the bundle's directories are
+	// then readable by every user. The process runtime ignores it.
+	ContainerUser string
 	// Notes say what of the spec the rendered configuration could not
 	// express, in the proxy's own terms ("retry off: Varnish 7.1 retries a
 	// recycled backend connection once by itself"); a run puts them in the

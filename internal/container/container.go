@@ -169,12 +169,13 @@ func prepare(a proxies.Adapter, spec proxies.Spec, image string, opts []Option) 
 }
 
 // runnable refuses a bundle this runtime cannot run faithfully: one that
-// needs output pipes the proxy's own user may reopen (Squid, which drops
-// root before it opens /dev/stdout). Run those with the process runtime.
+// needs output pipes the proxy's own user may reopen (a proxy that drops
+// root before it opens /dev/stdout) and names no ContainerUser to run as,
+// whose pipes they would be. Run those with the process runtime.
 // A bundle's log reader (Varnish's varnishncsa) runs in the container
 // with exec once the proxy is ready.
 func runnable(b *proxies.Bundle) error {
-	if b.SharedOutput {
+	if b.SharedOutput && b.ContainerUser == "" {
 		return errors.New("the proxy reopens /dev/stdout after dropping root, which a container's output does not allow: use the process runtime")
 	}
 	return nil
@@ -251,6 +252,9 @@ func (p *Proxy) launch(ctx context.Context, bundle *proxies.Bundle, args []strin
 			Labels:     labels,
 			ConfigModifier: func(c *container.Config) {
 				c.User = fmt.Sprintf("%d:%d", uid, gid)
+				if bundle.ContainerUser != "" {
+					c.User = bundle.ContainerUser
+				}
 				c.StopSignal = stopSignal
 			},
 			HostConfigModifier: func(hc *container.HostConfig) {

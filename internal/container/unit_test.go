@@ -218,23 +218,28 @@ func TestEngineStream(t *testing.T) {
 	assert.Error(t, engineStream(strings.NewReader(`{"status":`)))
 }
 
-// TestStartRefusesBundlesItCannotRun: Squid reopens its output after
-// dropping root; the container runtime says so before it creates
-// anything.
-func TestStartRefusesBundlesItCannotRun(t *testing.T) {
-	for _, tc := range []struct {
-		a    proxies.Adapter
-		want string
-	}{
-		{squid.Adapter{}, "reopens /dev/stdout after dropping root"},
-	} {
-		spec := proxies.Spec{Kind: tc.a.Kind(), Listen: "127.0.0.1:18080", Upstream: "127.0.0.1:18081", Retry: proxies.RetryOff}
-		p, err := Start(context.Background(), tc.a, spec, "racelab/"+string(tc.a.Kind())+":test")
-		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "use the process runtime") {
-			t.Errorf("%s: err = %v, want %q", tc.a.Kind(), err, tc.want)
+// TestRunnable: a bundle whose proxy reopens its output after dropping
+// root runs only with a ContainerUser whose pipes they are (Squid's
+// renders "proxy").
+func TestRunnable(t *testing.T) {
+	require.Error(t, runnable(&proxies.Bundle{SharedOutput: true}))
+	require.ErrorContains(t, runnable(&proxies.Bundle{SharedOutput: true}), "use the process runtime")
+	require.NoError(t, runnable(&proxies.Bundle{SharedOutput: true, ContainerUser: "proxy"}))
+	require.NoError(t, runnable(&proxies.Bundle{}))
+	b, err := squid.Adapter{}.Render(proxies.Spec{Kind: proxies.KindSquid, Listen: "127.0.0.1:18080", Upstream: "127.0.0.1:18081", Retry: proxies.RetryOff}, "/racelab/squid")
+	require.NoError(t, err)
+	require.NoError(t, runnable(b))
+	data, err := bundleTar(b, 0, 0)
+	require.NoError(t, err)
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
 		}
-		if err := p.Stop(context.Background()); err != nil {
-			t.Errorf("%s: stop: %v", tc.a.Kind(), err)
+		require.NoError(t, err)
+		if h.Typeflag == tar.TypeDir {
+			require.Equal(t, int64(0o755), h.Mode, "%s: the proxy user must reach the files", h.Name)
 		}
 	}
 }

@@ -106,12 +106,12 @@ func (cl *client) do(t *testing.T, method, id string, fault backends.FaultKind) 
 	return resp.StatusCode
 }
 
-func accessLine(t *testing.T, p *process.Proxy, id string) proxies.Evidence {
+func accessLine(t *testing.T, p proxies.Instance, id string) proxies.Evidence {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	evs, err := p.Evidence().Wait(ctx, id, "access")
-	require.NoError(t, err, "no access line for %s; output: %s", id, strings.Join(p.Logs(), "\n"))
+	require.NoError(t, err, "no access line for %s", id)
 	require.Len(t, evs, 1)
 	return evs[0]
 }

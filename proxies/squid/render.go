@@ -159,7 +159,10 @@ func render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
 		Args:         []string{"-N", "-f", path, "-n", service},
 		ValidateArgs: []string{"-k", "parse", "-f", path, "-n", service},
 		SharedOutput: true,
-		Notes:        notes,
+		// In a container, Squid runs as its own user from the start:
+		// the output pipes are then its own.
+		ContainerUser: "proxy",
+		Notes:         notes,
 	}, nil
 }
 
