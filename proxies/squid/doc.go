@@ -16,7 +16,9 @@
 // Started as root, Squid switches to its cache_effective_user (Debian:
 // proxy) before it opens its logs by name; the bundle asks the runtime
 // for output pipes that user may open (Bundle.SharedOutput), and the
-// access log goes to /dev/stdout, cache.log to /dev/stderr.
+// access log goes to /dev/stdout, cache.log to /dev/stderr. In a
+// container Squid runs as proxy from the start (Bundle.ContainerUser),
+// which makes the container's output pipes its own.
 //
 // Retry policies map to what Squid has:
 //

@@ -33,5 +33,7 @@
 // out. A user's own VCL is not run (Spec.Config is refused).
 //
 // Requirements: varnishd and varnishncsa 6.0 or later (VCL 4.1), and a C
-// compiler for VCL (Debian's varnish package depends on one).
+// compiler for VCL (Debian's varnish package depends on one). Run a Bundle
+// with package process (varnishncsa in the proxy's process group) or in a
+// container (varnishncsa started there with exec).
 package varnish
