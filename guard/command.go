@@ -72,6 +72,12 @@ with several servers that disagree is ambiguous: pick one with
 --backend-name or KIND:FILE#NAME (a variable, service, container or
 process type).
 
+Managed load balancers and meshes have no proxy file: --proxy-preset
+NAME takes the provider's documented value (aws-alb 60s, gcp-https-lb
+600s fixed, istio 1h, cloudfoundry-gorouter 90s fixed, cloudflare-tunnel
+90s), and aws-alb:FILE and istio:FILE read the setting from an attributes
+JSON, CloudFormation or Terraform file, or DestinationRule YAML.
+
 probe: sources measure what is running instead of reading files:
 probe:URL times a live backend's idle close (loopback URLs only), and
 --proxy-from probe:KIND[:PATH] times a proxy's upstream idle lifetime with
