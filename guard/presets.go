@@ -341,8 +341,8 @@ func idleOf(where string, cp *connectionPool) (*Value, error) {
 	if err != nil || !slices.ContainsFunc([]string{"s", "ms", "m", "h", "us", "ns"}, func(u string) bool { return strings.HasSuffix(n.Value, u) }) {
 		return nil, fmt.Errorf("read istio: %s: idleTimeout %q: want a duration with a unit, like 30s", at, n.Value)
 	}
-	if d < 0 {
-		return nil, fmt.Errorf("read istio: %s: idleTimeout %q is negative", at, n.Value)
+	if d < 0 || d > maxDuration {
+		return nil, fmt.Errorf("read istio: %s: idleTimeout %q: want a duration from 0 to a century", at, n.Value)
 	}
 	if d == 0 {
 		// Envoy reads a zero idle_timeout as no idle timer.

@@ -213,5 +213,8 @@ func squidDuration(f []string) (time.Duration, error) {
 		}
 		unit = u
 	}
+	if n*float64(unit) > float64(maxDuration) {
+		return 0, fmt.Errorf("longer than a century")
+	}
 	return time.Duration(n * float64(unit)), nil
 }
