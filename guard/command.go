@@ -72,6 +72,12 @@ with several servers that disagree is ambiguous: pick one with
 --backend-name or KIND:FILE#NAME (a variable, service, container or
 process type).
 
+Managed load balancers and meshes have no proxy file: --proxy-preset
+NAME takes the provider's documented value (aws-alb 60s, gcp-https-lb
+600s fixed, istio 1h, cloudfoundry-gorouter 90s fixed, cloudflare-tunnel
+90s), and aws-alb:FILE and istio:FILE read the setting from an attributes
+JSON, CloudFormation or Terraform file, or DestinationRule YAML.
+
 probe: sources measure what is running instead of reading files:
 probe:URL times a live backend's idle close (loopback URLs only), and
 --proxy-from probe:KIND[:PATH] times a proxy's upstream idle lifetime with
@@ -82,6 +88,9 @@ racelab's backend behind it. Each value says it was measured.`
   aws elbv2 describe-load-balancer-attributes --load-balancer-arn "$ARN" |
     racelab guard --proxy-from alb-json:- --backend-from env:app.env#KEEP_ALIVE_TIMEOUT_MS --json
   racelab guard --backend-from node:src/server.ts --proxy-idle 60s
+  racelab guard --backend-from gunicorn:gunicorn.conf.py --proxy-preset gcp-https-lb
+  racelab guard --backend-from node:server.js --proxy-preset istio:k8s/destinationrule.yaml --upstream reviews
+  racelab guard --backend-from uvicorn:Procfile --proxy-preset aws-alb:infra/alb.tf
   racelab guard --backend-from gunicorn:docker-compose.yml#web --proxy-from nginx:nginx.conf
   racelab guard --backend-from uvicorn:k8s/deploy.yaml --backend-name api/app --proxy-idle 60s
   racelab guard --backend-from probe:http://127.0.0.1:3000/ --proxy-idle 10s
@@ -93,6 +102,7 @@ racelab's backend behind it. Each value says it was measured.`
 // parse, then Check the result before Run.
 type Flags struct {
 	backendKeepAlive, backendFrom, proxyIdle, proxyFrom string
+	proxyPreset                                         string
 	margin, upstream, cluster, backendName              string
 	proxyVersion, backendVersion, root                  string
 	probeMaxWait                                        string
@@ -105,7 +115,8 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.backendKeepAlive, "backend-keepalive", "", "backend keep-alive idle timeout, a `duration`: 65s, 65000ms, off, unbounded")
 	fs.StringVar(&f.backendFrom, "backend-from", "", "read it from a source: node, gunicorn, uvicorn, puma, tomcat, apache, nginx, env (env:FILE#VARIABLE); PATH - is standard input; or measure a live server: probe:URL (loopback) (`KIND:PATH`)")
 	fs.StringVar(&f.proxyIdle, "proxy-idle", "", "proxy's upstream idle timeout, a `duration`: 60s, 60000ms, off, unbounded")
-	fs.StringVar(&f.proxyFrom, "proxy-from", "", "read it from a source: nginx, haproxy, envoy, alb-json; or measure the proxy with racelab's backend behind it: probe:KIND (its default) or probe:KIND:PATH (your file, upstreams rewritten to loopback) (`KIND:PATH`)")
+	fs.StringVar(&f.proxyFrom, "proxy-from", "", "read it from a source: nginx, haproxy, envoy, alb-json, varnish (a varnishd command line: systemd unit, compose, Kubernetes, shell; or VCL), squid (squid.conf); or measure the proxy with racelab's backend behind it: probe:KIND (its default) or probe:KIND:PATH (your file, upstreams rewritten to loopback) (`KIND:PATH`)")
+	fs.StringVar(&f.proxyPreset, "proxy-preset", "", "a managed load balancer or mesh: "+strings.Join(PresetNames(), ", ")+"; NAME:FILE reads the setting (aws-alb: attributes JSON, CloudFormation or Terraform; istio: DestinationRule YAML) (`NAME[:FILE]`)")
 	fs.StringVar(&f.margin, "margin", DefaultMargin.String(), "required headroom, a `duration`")
 	fs.StringVar(&f.upstream, "upstream", "", "nginx upstream, HAProxy backend or Envoy cluster to check (default: every one)")
 	fs.StringVar(&f.cluster, "cluster", "", "the same as --upstream, for Envoy")
@@ -129,14 +140,16 @@ func (f *Flags) Check(args []string) error {
 	switch {
 	case (f.backendKeepAlive == "") == (f.backendFrom == ""):
 		return errors.New("give exactly one of --backend-keepalive and --backend-from")
-	case (f.proxyIdle == "") == (f.proxyFrom == ""):
-		return errors.New("give exactly one of --proxy-idle and --proxy-from")
+	case countSet(f.proxyIdle, f.proxyFrom, f.proxyPreset) != 1:
+		return errors.New("give exactly one of --proxy-idle, --proxy-from and --proxy-preset")
 	case f.upstream != "" && f.cluster != "":
 		return errors.New("give at most one of --upstream and --cluster")
-	case isStdin(f.backendFrom) && isStdin(f.proxyFrom):
+	case isStdin(f.backendFrom) && (isStdin(f.proxyFrom) || isStdin(f.proxyPreset)):
 		return errors.New("only one source can read standard input")
-	case (f.upstream != "" || f.cluster != "" || f.proxyVersion != "") && f.proxyFrom == "":
-		return errors.New("--upstream, --cluster and --proxy-version apply to --proxy-from")
+	case f.upstream != "" && f.proxyFrom == "" && !strings.HasPrefix(f.proxyPreset, "istio:"):
+		return errors.New("--upstream applies to --proxy-from and to --proxy-preset istio:FILE")
+	case (f.cluster != "" || f.proxyVersion != "") && f.proxyFrom == "":
+		return errors.New("--cluster and --proxy-version apply to --proxy-from")
 	case (f.backendName != "" || f.backendVersion != "") && f.backendFrom == "":
 		return errors.New("--backend-name and --backend-version apply to --backend-from")
 	case (f.backendName != "" || f.backendVersion != "") && IsProbe(f.backendFrom):
@@ -150,6 +163,12 @@ func (f *Flags) Check(args []string) error {
 	}
 	if _, err := f.probeWait(); err != nil {
 		return err
+	}
+	if f.proxyPreset != "" {
+		name, _, _ := strings.Cut(f.proxyPreset, ":")
+		if _, ok := LookupPreset(name); !ok {
+			return fmt.Errorf("--proxy-preset %q: unknown preset; want one of %s", name, strings.Join(PresetNames(), ", "))
+		}
 	}
 	return nil
 }
@@ -251,6 +270,17 @@ func printUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "\nExamples:\n%s", Examples)
 }
 
+// countSet counts the non-empty values.
+func countSet(vals ...string) int {
+	n := 0
+	for _, v := range vals {
+		if v != "" {
+			n++
+		}
+	}
+	return n
+}
+
 func isStdin(spec string) bool {
 	_, path, _ := strings.Cut(spec, ":")
 	path, _, _ = strings.Cut(path, "#")
@@ -276,9 +306,13 @@ func (c *command) run(ctx context.Context, f *Flags) (*outcome, error) {
 	}
 	ps := probeSettings{samples: f.probeSamples, maxWait: wait}
 	var proxies []Value
-	if IsProbe(f.proxyFrom) {
+	switch {
+	case f.proxyPreset != "":
+		c.log.Debug("read preset", "spec", f.proxyPreset)
+		proxies, err = ReadPreset(f.proxyPreset, WithName(f.upstream), WithInput(c.stdin))
+	case IsProbe(f.proxyFrom):
 		proxies, err = c.probeProxy(ctx, f.proxyFrom, f.root, f.upstream, ps)
-	} else {
+	default:
 		proxies, err = c.side(f.proxyIdle, "--proxy-idle", f.proxyFrom, ReadProxy,
 			WithName(f.upstream+f.cluster), WithVersion(f.proxyVersion), WithRoot(f.root))
 	}

@@ -243,3 +243,33 @@ func FuzzReadLaunches(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadCacheProxies: Varnish command lines and VCL, squid.conf.
+func FuzzReadCacheProxies(f *testing.F) {
+	seedFiles(f, "testdata/varnish")
+	seedFiles(f, "testdata/squid")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		vals, err := parseVarnishText("fuzz", data)
+		checkRead(t, data, vals, err, "varnish", "vcl", "backend", "DAEMON_OPTS")
+		vals, err = parseSquid("fuzz.conf", data)
+		if err == nil && len(vals) == 1 && vals[0].Default {
+			return // any text without the setting is Squid's default
+		}
+		checkRead(t, data, vals, err, "server_idle_pconn_timeout", "server_persistent_connections")
+	})
+}
+
+// FuzzReadPresetFiles: ALB attribute files, CloudFormation, Terraform and
+// DestinationRule YAML.
+func FuzzReadPresetFiles(f *testing.F) {
+	seedFiles(f, "testdata/presets")
+	seedFiles(f, "testdata/alb")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		vals, err := parseALBFile("fuzz.yaml", data)
+		checkRead(t, data, vals, err, "idle_timeout")
+		vals, err = parseALBFile("fuzz.tf", data)
+		checkRead(t, data, vals, err, "idle_timeout")
+		vals, err = parseDestinationRules(newReadConfig(nil), "fuzz.yaml", data)
+		checkRead(t, data, vals, err, "DestinationRule")
+	})
+}

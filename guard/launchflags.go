@@ -63,6 +63,7 @@ var launchRuntimes = map[string]launchRuntime{
 	"gunicorn": {[]string{"gunicorn"}, gunicornLaunch},
 	"uvicorn":  {[]string{"uvicorn"}, uvicornLaunch},
 	"puma":     {[]string{"puma"}, pumaLaunch},
+	"varnish":  {[]string{"varnishd"}, varnishLaunch},
 }
 
 // where names a launch in explanations: "service web", "container

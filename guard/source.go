@@ -70,14 +70,16 @@ func newReadConfig(opts []ReadOption) *readConfig {
 var launchKinds = []string{"node", "gunicorn", "uvicorn", "puma"}
 
 // ProxyKinds are the proxy source kinds ReadProxy takes.
-var ProxyKinds = []string{"nginx", "haproxy", "envoy", "alb-json"}
+var ProxyKinds = []string{"nginx", "haproxy", "envoy", "alb-json", "varnish", "squid"}
 
 // BackendKinds are the backend source kinds ReadBackend takes.
 var BackendKinds = []string{"node", "gunicorn", "uvicorn", "puma", "tomcat", "apache", "nginx", "env"}
 
 // ReadProxy reads a proxy's upstream idle timeouts from spec, written
 // KIND:PATH: nginx:/etc/nginx/nginx.conf, haproxy:haproxy.cfg,
-// envoy:bootstrap.yaml, alb-json:attributes.json. PATH "-" reads the
+// envoy:bootstrap.yaml, alb-json:attributes.json, varnish:varnish.service
+// (or a VCL file, a compose file, a Kubernetes manifest),
+// squid:squid.conf. PATH "-" reads the
 // input given WithInput.
 func ReadProxy(spec string, opts ...ReadOption) ([]Value, error) {
 	kind, path, err := splitSpec(spec, ProxyKinds)
@@ -85,7 +87,16 @@ func ReadProxy(spec string, opts ...ReadOption) ([]Value, error) {
 		return nil, err
 	}
 	c := newReadConfig(opts)
-	if err := c.supports(kind, []string{"nginx", "haproxy", "envoy"}, []string{"nginx"}); err != nil {
+	if kind == "varnish" {
+		// varnish:compose.yaml#cache picks a command line by name.
+		if file, name, ok := strings.Cut(path, "#"); ok {
+			if name == "" || (c.name != "" && c.name != name) {
+				return nil, fmt.Errorf("source %q: want KIND:PATH#NAME with one name", spec)
+			}
+			path, c.name = file, name
+		}
+	}
+	if err := c.supports(kind, []string{"nginx", "haproxy", "envoy", "varnish"}, []string{"nginx"}); err != nil {
 		return nil, err
 	}
 	switch kind {
@@ -95,6 +106,10 @@ func ReadProxy(spec string, opts ...ReadOption) ([]Value, error) {
 		return readHAProxy(c, path)
 	case "envoy":
 		return withData(c, path, func(name string, data []byte) ([]Value, error) { return parseEnvoy(c, name, data) })
+	case "varnish":
+		return readVarnish(c, path)
+	case "squid":
+		return readSquid(c, path)
 	default: // alb-json
 		return withData(c, path, func(name string, data []byte) ([]Value, error) { return parseALB(name, data) })
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/racelab/racelab/backends"
@@ -87,7 +88,7 @@ func runCell(ctx context.Context, cell *scenarios.Cell, cfg *config, out *result
 			res.Err = errors.Join(res.Err, fmt.Errorf("panic: %v", p))
 		}
 		res.Err = errors.Join(res.Err, cr.stop())
-		end := results.Cell{Type: results.TypeCellEnd, ID: cell.ID, Proxy: proxy, Note: reuseNote(res.Result.Summary()),
+		end := results.Cell{Type: results.TypeCellEnd, ID: cell.ID, Proxy: proxy, Note: cr.note(res.Result.Summary()),
 			Config: cr.config}
 		if res.Err != nil {
 			end.Error = res.Err.Error()
@@ -361,6 +362,23 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// note is the cell_end line's note: why the cell ran at a larger
+// timescale, what of the cell the proxy's configuration could not express
+// (proxies.Bundle.Notes), and the reuse note.
+func (cr *cellRun) note(s results.Summary) string {
+	var parts []string
+	if cr.cell.ScaleNote != "" {
+		parts = append(parts, cr.cell.ScaleNote)
+	}
+	if r, ok := cr.proxy.(proxies.Rendered); ok && r.Bundle() != nil {
+		parts = append(parts, r.Bundle().Notes...)
+	}
+	if n := reuseNote(s); n != "" {
+		parts = append(parts, n)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // reuseNote says, for a cell's cell_end line, when victims did not go out

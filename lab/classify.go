@@ -162,6 +162,18 @@ func notReused(o observation, b *results.BackendEvidence) (string, bool) {
 	if pc.Closer == backends.CloserBackend {
 		return "", false
 	}
+	idleAtSend := o.resp.Sent.Sub(o.primeDone)
+	if since := pc.Time.Sub(o.resp.Sent); since >= 0 && !o.primeDone.IsZero() &&
+		(o.proxyIdle == 0 || idleAtSend < o.proxyIdle) {
+		// Still open when the request left, before the proxy's idle
+		// timeout ran out, and not used for it (Squid keeps a POST off
+		// pooled connections and drops the idle one as it opens a new
+		// one, at once or once the new one is pooled). A connection idle
+		// past the timeout that a proxy retires lazily, as the next
+		// request comes, is the fix at work (Squid checks its timers once
+		// a second).
+		return fmt.Sprintf("pooled conn %d was open when the request left (the proxy closed it %s later) and the request went on conn %d: the proxy does not put this request on a pooled connection", o.pooled, fmtDur(since), b.Conns[0]), true
+	}
 	if idle := pc.Time.Sub(o.primeDone); !o.primeDone.IsZero() && o.proxyIdle > 0 && idle < o.proxyIdle/2 {
 		return fmt.Sprintf("the proxy closed pooled conn %d %s after its response, well before its %s idle timeout, and sent the request on conn %d (no pooling, or a surplus idle connection it drops at once)", o.pooled, fmtDur(idle), o.proxyIdle, b.Conns[0]), true
 	}

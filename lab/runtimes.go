@@ -12,6 +12,8 @@ import (
 	"github.com/racelab/racelab/proxies/envoy"
 	"github.com/racelab/racelab/proxies/haproxy"
 	"github.com/racelab/racelab/proxies/nginx"
+	"github.com/racelab/racelab/proxies/squid"
+	"github.com/racelab/racelab/proxies/varnish"
 	"github.com/racelab/racelab/scenarios"
 )
 
@@ -19,6 +21,8 @@ func init() {
 	registerAdapter(nginx.Adapter{})
 	registerAdapter(haproxy.Adapter{})
 	registerAdapter(envoy.Adapter{})
+	registerAdapter(varnish.Adapter{})
+	registerAdapter(squid.Adapter{})
 	registerLauncher(proxies.RuntimeProcess, launchProcess)
 	registerLauncher(proxies.RuntimeContainer, launchContainer)
 }

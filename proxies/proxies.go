@@ -17,7 +17,28 @@ const (
 	KindNginx   Kind = "nginx"
 	KindHAProxy Kind = "haproxy"
 	KindEnvoy   Kind = "envoy"
+	KindVarnish Kind = "varnish"
+	KindSquid   Kind = "squid"
 )
+
+// IdleFloor is the shortest upstream idle timeout a proxy of kind k can
+// honour (0: no floor above a millisecond); a scenario scaled below it
+// runs that proxy at a larger timescale. Varnish's backend_idle_timeout
+// stops at one second. Squid's server_idle_pconn_timeout takes whole
+// seconds and Squid's timers count whole seconds of the clock and are
+// checked once a second (measured on 5.7: a 1 s timeout closed a
+// connection after 0.4 s and after 1.9 s, a 2 s one after 3.0 s, a 5 s
+// one once later than 6.5 s), so a timeout shorter than 5 s is mostly
+// noise.
+func IdleFloor(k Kind) time.Duration {
+	switch k {
+	case KindVarnish:
+		return time.Second
+	case KindSquid:
+		return 5 * time.Second
+	}
+	return 0
+}
 
 // Retry is a proxy's retry policy for a failed upstream connection.
 type Retry string
@@ -205,6 +226,26 @@ type Bundle struct {
 	// request with no line by then has none coming.
 	SyncPath string
 
+	// Logger, when set, is a log reader the runtime starts beside the
+	// proxy once it accepts connections, in the proxy's process group (or
+	// container): Varnish keeps its log in shared memory, which
+	// varnishncsa reads. Its output lines are evidence like the proxy's.
+	Logger *Logger
+	// SharedOutput says the proxy reopens its standard output and error by
+	// name (/dev/stdout) after dropping root privileges (Squid): the
+	// runtime makes those pipes writable by the proxy's user.
+	SharedOutput bool
+	// ContainerUser, when set, is the image's user a container runs the
+	// proxy as, instead of racelab's own uid (Squid: "proxy", so the
+	// container's output pipes are its own); the bundle's directories are
+	// then readable by every user. The process runtime ignores it.
+	ContainerUser string
+	// Notes say what of the spec the rendered configuration could not
+	// express, in the proxy's own terms ("retry off: Varnish 7.1 retries a
+	// recycled backend connection once by itself"); a run puts them in the
+	// cell's note instead of pretending the policy ran.
+	Notes []string
+
 	// For a user's configuration (Spec.Config): every change racelab
 	// made to it, the request route to the upstream under test, and the
 	// configuration's own settings for it (idle_timeout, retry, reuse,
@@ -215,6 +256,17 @@ type Bundle struct {
 	// Origins maps a rendered file to the original "file:line" of each
 	// of its lines, for MapMessage.
 	Origins map[string][]string
+}
+
+// Logger is a log reader run beside a proxy.
+type Logger struct {
+	// Binary is the executable name, looked up on PATH or in the image.
+	Binary string
+	Args   []string
+	// ReadyPath is a path the configuration answers itself: the runtime
+	// sends requests there, each with its own request id header, until the
+	// logger has written a line naming one, so no request goes unread.
+	ReadyPath string
 }
 
 // MapMessage rewrites "DIR/FILE:N" positions of rendered files in msg (a

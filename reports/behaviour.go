@@ -247,6 +247,12 @@ Reading it:
   reused connection and arrive again on a fresh one.
 - **ran twice**: a retry after the handler had run: the duplicate execution a
   retry of non-idempotent requests risks.
+- *not on the pooled connection*: the proxy sent the request on a new
+  connection although an idle pooled one was open (Squid never sends a POST
+  on a pooled connection): the race cannot reach it.
+- A cell's note in the results says what a proxy could not express (Varnish
+  7.1 retries a recycled connection once whatever the policy) and when a
+  proxy ran at a larger timescale than the scenario's (its idle floor).
 `); err != nil {
 		return fmt.Errorf("write behaviour page: %w", err)
 	}

@@ -78,6 +78,9 @@ type Cell struct {
 	// Timescale is the scenario's (1 when unset): a proxy config file's
 	// idle settings are scaled by it.
 	Timescale float64
+	// ScaleNote says why Timescale is larger than the scenario's: the
+	// proxy's idle setting has a floor (proxies.IdleFloor).
+	ScaleNote string
 	// Params are the cell's axis values as strings, for reports and
 	// expectation selectors.
 	Params map[string]string

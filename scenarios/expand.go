@@ -248,11 +248,13 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	sc := func(d time.Duration) time.Duration { return time.Duration(math.Round(float64(d) * scale)) }
 
 	c := Cell{Proxy: withProxyDefaults(st.Proxy), Timescale: scale}
+	c.Timescale, c.ScaleNote = floorScale(c.Proxy, st.ProxyIdle, scale)
+	scale = c.Timescale
 	pp := at("proxy", "base.proxy")
 	switch proxies.Kind(c.Proxy.Kind) {
-	case proxies.KindGo, proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy:
+	case proxies.KindGo, proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy, proxies.KindVarnish, proxies.KindSquid:
 	default:
-		bad(pp+".kind", "proxy kind %q: want go, nginx, haproxy or envoy", c.Proxy.Kind)
+		bad(pp+".kind", "proxy kind %q: want go, nginx, haproxy, envoy, varnish or squid", c.Proxy.Kind)
 	}
 	switch proxies.Runtime(c.Proxy.Runtime) {
 	case proxies.RuntimeEmbedded:
@@ -545,4 +547,24 @@ func presetNames() string {
 		names = append(names, p.Name)
 	}
 	return strings.Join(names, ", ")
+}
+
+// floorScale raises scale for a proxy whose idle setting has a floor
+// (proxies.IdleFloor) so that the scaled proxy_idle stays at or above it:
+// every timer of the cell grows alike, so the experiment keeps its shape
+// and only runs slower. The note says so ("" when scale is unchanged).
+func floorScale(p Proxy, idle *Duration, scale float64) (float64, string) {
+	floor := proxies.IdleFloor(proxies.Kind(p.Kind))
+	if floor == 0 || p.Config != "" {
+		return scale, ""
+	}
+	d := DefaultProxyIdle
+	if idle != nil {
+		d = idle.D()
+	}
+	if d <= 0 || float64(d)*scale >= float64(floor) {
+		return scale, ""
+	}
+	raised := float64(floor) / float64(d)
+	return raised, fmt.Sprintf("timescale %g raised to %g for %s: its upstream idle timeout cannot go below %s", scale, raised, p.Kind, floor)
 }

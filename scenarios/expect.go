@@ -129,6 +129,10 @@ func (e Expectation) Matches(params map[string]string) (bool, error) {
 
 func matchValue(want, got string) (bool, error) {
 	want = strings.TrimSpace(want)
+	if strings.HasPrefix(want, "![") && strings.HasSuffix(want, "]") {
+		in, err := matchValue(want[1:], got)
+		return !in, err
+	}
 	if strings.HasPrefix(want, "[") && strings.HasSuffix(want, "]") {
 		for _, w := range strings.Split(want[1:len(want)-1], ",") {
 			if strings.TrimSpace(w) == got {

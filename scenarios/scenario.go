@@ -158,7 +158,8 @@ type Expectation struct {
 	// Name labels the expectation in messages and JUnit.
 	Name string `yaml:"name,omitempty"`
 	// Where selects cells by parameter: "retry: off", "margin: <0",
-	// "method: [GET, HEAD]". Empty selects every cell.
+	// "method: [GET, HEAD]", "kind: ![varnish, squid]" (every kind but
+	// those). Empty selects every cell.
 	Where map[string]string `yaml:"where,omitempty"`
 	// FailureRate is a condition on the failure rate: "0", ">0", "<=0.05",
 	// "==1".

@@ -41,7 +41,7 @@ base:
   proxy_idel: 10s
   backend_keepalive: 60
   retry: sometimes
-  proxy: {kind: squid}
+  proxy: {kind: lighttpd}
 matrix:
   method: [GET, post]
 expect:
@@ -56,7 +56,7 @@ expect:
 	text := err.Error()
 	semantic := []string{
 		`bad.yaml:6:10: base.retry: retry "sometimes": want off, idempotent or all`,
-		`bad.yaml:7:17: base.proxy.kind: proxy kind "squid"`,
+		`bad.yaml:7:17: base.proxy.kind: proxy kind "lighttpd"`,
 		`bad.yaml:9:17: matrix.method[1]: method "post"`,
 		`bad.yaml:11:13: expect[0].where.nope: unknown parameter "nope"`,
 	}
@@ -214,5 +214,16 @@ func TestEvaluate(t *testing.T) {
 	}
 	if vs[2].Pass || !strings.Contains(vs[2].Message, "no cell matches") {
 		t.Errorf("an expectation that matches nothing must fail: %+v", vs[2])
+	}
+	// "![a, b]" selects every value but those.
+	vs = Evaluate([]Expectation{
+		{Name: "not off", Where: map[string]string{"retry": "![off, all]"}, FailureRate: "0"},
+		{Name: "not idempotent", Where: map[string]string{"retry": "![idempotent]"}, FailureRate: ">0"},
+	}, sums)
+	if len(vs) != 3 || vs[0].Pass || !strings.Contains(vs[0].Message, "no cell matches") {
+		t.Fatalf("![off, all] must select neither cell: %+v", vs)
+	}
+	if !vs[1].Pass || vs[1].Cell != "a" || !vs[2].Pass || vs[2].Cell != "b" {
+		t.Errorf("![idempotent] must select both cells: %+v", vs[1:])
 	}
 }

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 need_go
 PATH="$PATH:/usr/sbin:/usr/local/sbin"
 export PATH
-need_packages nginx nginx-light haproxy haproxy debootstrap debootstrap chromium chromium tshark tshark
+need_packages nginx nginx-light haproxy haproxy debootstrap debootstrap chromium chromium tshark tshark varnishd varnish varnishncsa varnish squid squid
 
 # testcontainers-go: no reaper image can be pulled here, and inside a
 # container the engine is reached on loopback.

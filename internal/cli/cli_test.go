@@ -44,7 +44,7 @@ func requireProxy(t *testing.T, kind proxies.Kind) {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("%s must be installed in CI (scripts/test.sh installs it): %v", kind, err)
 		}
-		t.Skipf("%s not installed (apt-get install nginx-light haproxy): %v", kind, err)
+		t.Skipf("%s not installed (apt-get install nginx-light haproxy varnish squid): %v", kind, err)
 	}
 }
 
@@ -71,7 +71,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"run", "no-such-builtin"}, ExitUsage, "no built-in scenario"},
 		{[]string{"run", "six-step", "--shard", "5/4"}, ExitUsage, "--shard"},
 		{[]string{"run", "six-step", "--runtime", "vm"}, ExitUsage, "--runtime"},
-		{[]string{"run", "six-step", "--proxy", "squid"}, ExitUsage, `proxy kind "squid"`},
+		{[]string{"run", "six-step", "--proxy", "lighttpd"}, ExitUsage, `proxy kind "lighttpd"`},
 		{[]string{"run", "six-step", "--bogus"}, ExitUsage, "flag provided but not defined"},
 		{[]string{"run", "six-step", "--pcap", dir, "--wire=false"}, ExitUsage, "--pcap needs the capture"},
 		{[]string{"run", "six-step", "--pcap", bad}, ExitUsage, "not a directory"},

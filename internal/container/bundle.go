@@ -76,7 +76,12 @@ func bundleTar(b *proxies.Bundle, uid, gid int) ([]byte, error) {
 	tw := tar.NewWriter(&buf)
 	mtime := time.Now()
 	for _, d := range dirList {
-		hdr := &tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: bundleDirMode, ModTime: mtime, Uid: uid, Gid: gid}
+		mode := int64(bundleDirMode)
+		if b.ContainerUser != "" {
+			// Another user of the image reads the files.
+			mode = 0o755
+		}
+		hdr := &tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: mode, ModTime: mtime, Uid: uid, Gid: gid}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return nil, fmt.Errorf("pack bundle: %w", err)
 		}

@@ -55,7 +55,9 @@ type Proxy struct {
 	version   string
 	logCancel context.CancelFunc
 	logsDone  chan struct{}
-	logsErr   error
+	// logger is the bundle's log reader (nil: none).
+	logger  *logger
+	logsErr error
 	// release tells racelab's keeper that Stop removed the container.
 	release func()
 
@@ -116,6 +118,11 @@ func Start(ctx context.Context, a proxies.Adapter, spec proxies.Spec, image stri
 	if err := versionErr; err != nil {
 		return p, fmt.Errorf("start %s container: %w", p.kind(), err)
 	}
+	if bundle.Logger != nil {
+		if err := p.startLogger(ctx, bundle.Logger); err != nil {
+			return p, fmt.Errorf("start %s container: %w", p.kind(), err)
+		}
+	}
 	log.Debug("proxy container ready", "addr", p.addr, "version", p.version, "elapsed", time.Since(began))
 	return p, nil
 }
@@ -151,11 +158,27 @@ func prepare(a proxies.Adapter, spec proxies.Spec, image string, opts []Option) 
 	if err != nil {
 		return p, nil, fmt.Errorf("render: %w", err)
 	}
+	if err := runnable(bundle); err != nil {
+		return p, nil, err
+	}
 	if err := withUserFiles(bundle, spec.Config); err != nil {
 		return p, nil, fmt.Errorf("render: %w", err)
 	}
 	p.bundle = bundle
 	return p, bundle, nil
+}
+
+// runnable refuses a bundle this runtime cannot run faithfully: one that
+// needs output pipes the proxy's own user may reopen (a proxy that drops
+// root before it opens /dev/stdout) and names no ContainerUser to run as,
+// whose pipes they would be. Run those with the process runtime.
+// A bundle's log reader (Varnish's varnishncsa) runs in the container
+// with exec once the proxy is ready.
+func runnable(b *proxies.Bundle) error {
+	if b.SharedOutput && b.ContainerUser == "" {
+		return errors.New("the proxy reopens /dev/stdout after dropping root, which a container's output does not allow: use the process runtime")
+	}
+	return nil
 }
 
 // kind names the proxy kind for messages, also without an adapter.
@@ -229,6 +252,9 @@ func (p *Proxy) launch(ctx context.Context, bundle *proxies.Bundle, args []strin
 			Labels:     labels,
 			ConfigModifier: func(c *container.Config) {
 				c.User = fmt.Sprintf("%d:%d", uid, gid)
+				if bundle.ContainerUser != "" {
+					c.User = bundle.ContainerUser
+				}
 				c.StopSignal = stopSignal
 			},
 			HostConfigModifier: func(hc *container.HostConfig) {
@@ -407,6 +433,7 @@ func (p *Proxy) stop(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("stop container %s: %w", shortID(p.id), err))
 		}
 	}
+	p.logger.stop()
 	if p.logCancel != nil {
 		// The log stream ends with the container; cancel in case the
 		// engine keeps it open.

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/proxies/squid"
 )
 
 func TestBundleTar(t *testing.T) {
@@ -215,4 +216,30 @@ func TestEngineStream(t *testing.T) {
 	assert.EqualError(t, engineStream(strings.NewReader(`{"status":"x"}{"errorDetail":{"message":"no space left"},"error":"no space left"}`)), "no space left")
 	assert.EqualError(t, engineStream(strings.NewReader(`{"error":"bad tar"}`)), "bad tar")
 	assert.Error(t, engineStream(strings.NewReader(`{"status":`)))
+}
+
+// TestRunnable: a bundle whose proxy reopens its output after dropping
+// root runs only with a ContainerUser whose pipes they are (Squid's
+// renders "proxy").
+func TestRunnable(t *testing.T) {
+	require.Error(t, runnable(&proxies.Bundle{SharedOutput: true}))
+	require.ErrorContains(t, runnable(&proxies.Bundle{SharedOutput: true}), "use the process runtime")
+	require.NoError(t, runnable(&proxies.Bundle{SharedOutput: true, ContainerUser: "proxy"}))
+	require.NoError(t, runnable(&proxies.Bundle{}))
+	b, err := squid.Adapter{}.Render(proxies.Spec{Kind: proxies.KindSquid, Listen: "127.0.0.1:18080", Upstream: "127.0.0.1:18081", Retry: proxies.RetryOff}, "/racelab/squid")
+	require.NoError(t, err)
+	require.NoError(t, runnable(b))
+	data, err := bundleTar(b, 0, 0)
+	require.NoError(t, err)
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		if h.Typeflag == tar.TypeDir {
+			require.Equal(t, int64(0o755), h.Mode, "%s: the proxy user must reach the files", h.Name)
+		}
+	}
 }

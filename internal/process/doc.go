@@ -7,6 +7,13 @@
 // kept for error messages. Start returns once the proxy accepts TCP
 // connections on Spec.Listen, found by probing, never by sleeping.
 //
+// A bundle with a Logger (Varnish: varnishncsa reads the shared-memory
+// log) gets it started once the proxy is ready, in the proxy's process
+// group, its lines going to the same EvidenceLog; Start returns only once
+// a request to the Logger's ReadyPath has a line, so no trial goes
+// unread. A bundle with SharedOutput (Squid, which reopens /dev/stdout
+// after dropping root) gets output pipes its unprivileged user may open.
+//
 // Stop sends the adapter's stop signal to the process group, escalates to
 // SIGKILL after a grace period, sweeps any process left in the group (an
 // nginx worker outlives a killed master) and removes the directory. The

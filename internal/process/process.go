@@ -53,6 +53,9 @@ type Proxy struct {
 	cmd     *exec.Cmd
 	pid     int
 	pipes   []*os.File // read ends of stdout and stderr
+	// logger is the bundle's log reader (nil: none), in the proxy's
+	// process group.
+	logger *logger
 
 	exited  chan struct{} // closed once the process has exited and been reaped
 	waitErr error         // the reaped status; written before exited closes
@@ -163,6 +166,11 @@ func (p *Proxy) start(ctx context.Context, a proxies.Adapter, spec proxies.Spec,
 		return vr.err
 	}
 	p.version = vr.v
+	if b.Logger != nil {
+		if err := p.startLogger(ctx, b.Logger); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -178,6 +186,19 @@ func (p *Proxy) exec(b *proxies.Bundle) error {
 		outR.Close()
 		outW.Close()
 		return fmt.Errorf("pipe: %w", err)
+	}
+	if b.SharedOutput {
+		// The proxy reopens /dev/stdout and /dev/stderr after it drops
+		// root: only its own /proc/self/fd reaches these pipes.
+		for _, w := range []*os.File{outW, errW} {
+			if err := w.Chmod(0o622); err != nil {
+				outR.Close()
+				outW.Close()
+				errR.Close()
+				errW.Close()
+				return fmt.Errorf("share output: %w", err)
+			}
+		}
 	}
 	cmd := exec.Command(p.binary, b.Args...)
 	cmd.Dir = p.dir
@@ -443,6 +464,9 @@ func (p *Proxy) terminate(ctx context.Context) error {
 		f.Close() // unblocks a reader still waiting on a leaked writer
 	}
 	<-p.drained
+	if err := p.logger.stop(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -491,17 +515,23 @@ func (p *Proxy) Evidence() *proxies.EvidenceLog {
 	return p.evidence
 }
 
-// Info returns manifest facts: "binary", "pid", "dir" and "version".
+// Info returns manifest facts: "binary", "pid", "dir" and "version", and
+// "logger" and "logger_pid" for a bundle's log reader.
 func (p *Proxy) Info() map[string]string {
 	if p == nil {
 		return map[string]string{}
 	}
-	return map[string]string{
+	info := map[string]string{
 		"binary":  p.binary,
 		"pid":     strconv.Itoa(p.pid),
 		"dir":     p.dir,
 		"version": p.version,
 	}
+	if p.logger != nil {
+		info["logger"] = p.logger.binary
+		info["logger_pid"] = strconv.Itoa(p.logger.pid)
+	}
+	return info
 }
 
 // Bundle is the rendered configuration the proxy runs (nil before it was

@@ -1,0 +1,56 @@
+package squid
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/internal/container"
+	"github.com/racelab/racelab/proxies"
+)
+
+// TestContainerRace runs Squid in racelab's local image as its own user
+// (Bundle.ContainerUser): retry off answers 502 with the error page in the
+// access log, a POST goes out on a new connection. RACELAB_SQUID_IMAGE
+// overrides the image.
+func TestContainerRace(t *testing.T) {
+	ctx := context.Background()
+	if err := container.Available(ctx); err != nil {
+		t.Skipf("no container engine: %v", err)
+	}
+	image := os.Getenv("RACELAB_SQUID_IMAGE")
+	if image == "" {
+		image = "racelab/squid:5.7"
+	}
+	if _, err := container.InspectImage(ctx, image); err != nil {
+		t.Skipf("image %s not present (racelab images build): %v", image, err)
+	}
+	srv, rec := liveBackend(t, backends.FaultCloseOnReuse)
+	s := spec(srv.Addr(), 30*time.Second, proxies.RetryOff)
+	s.Listen = freeAddr(t)
+	p, err := container.Start(ctx, Adapter{}, s, image, container.WithStartTimeout(2*time.Minute))
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+	require.NoError(t, err)
+	require.Equal(t, "5.7", p.Version())
+
+	cl := dial(t, p.Addr())
+	require.Equal(t, 200, cl.do(t, http.MethodGet, "warm", backends.FaultNone))
+	require.Equal(t, 502, cl.do(t, http.MethodGet, "victim", backends.FaultCloseOnReuse))
+	acc := accessLine(t, p, "victim")
+	require.Regexp(t, `^ERR_(ZERO_SIZE_OBJECT|READ_ERROR)/WITH_SERVER$`, acc.Flags)
+
+	cl = dial(t, p.Addr())
+	require.Equal(t, 200, cl.do(t, http.MethodGet, "warm2", backends.FaultNone))
+	_, warm := count(rec, "warm2", backends.EventRequest)
+	require.Equal(t, 200, cl.do(t, http.MethodPost, "post", backends.FaultCloseOnReuse))
+	_, conns := count(rec, "post", backends.EventRequest)
+	for c := range warm {
+		require.False(t, conns[c], "the POST went out on the pooled connection")
+	}
+	require.NoError(t, p.Stop(ctx))
+}
