@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/internal/netpath"
 	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/results"
 	"github.com/racelab/racelab/scenarios"
@@ -19,9 +20,11 @@ type cellRun struct {
 	rec      *backends.Recorder
 	backend  *backends.Server
 	upstream string
-	proxy    proxies.Instance
-	client   *client
-	sink     func(results.Record) error
+	// path is the relay between proxy and backend (nil: none).
+	path   *netpath.Relay
+	proxy  proxies.Instance
+	client *client
+	sink   func(results.Record) error
 	// gap is the deterministic idle gap (the cell's, or placed by a user's
 	// configuration's idle timeout); config what racelab made of that file.
 	gap    time.Duration
@@ -142,9 +145,13 @@ func (cr *cellRun) start(ctx context.Context) error {
 		cr.backend = b
 		cr.upstream = b.Addr()
 	}
+	proxyUpstream, err := cr.startPath(ctx, cr.upstream)
+	if err != nil {
+		return err
+	}
 	spec := proxies.Spec{
 		Kind:            proxies.Kind(c.Proxy.Kind),
-		Upstream:        cr.upstream,
+		Upstream:        proxyUpstream,
 		IdleTimeout:     c.ProxyIdle,
 		ResponseTimeout: cr.cfg.responseTimeout,
 		Retry:           c.Retry,
@@ -243,6 +250,11 @@ func (cr *cellRun) stop() error {
 	if cr.proxy != nil {
 		if err := cr.proxy.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop proxy: %w", err))
+		}
+	}
+	if cr.path != nil {
+		if err := cr.path.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("stop path: %w", err))
 		}
 	}
 	if cr.backend != nil {

@@ -78,6 +78,10 @@ type Cell struct {
 	// Timescale is the scenario's (1 when unset): a proxy config file's
 	// idle settings are scaled by it.
 	Timescale float64
+	// Latency and PathJitter shape the path between the proxy and the
+	// backend (never scaled): zero latency and jitter is plain loopback.
+	Latency    time.Duration
+	PathJitter time.Duration
 	// Params are the cell's axis values as strings, for reports and
 	// expectation selectors.
 	Params map[string]string
@@ -114,9 +118,9 @@ func (c *Cell) TrialBudget() time.Duration {
 		for _, o := range c.Offsets {
 			maxOff = max(maxOff, o)
 		}
-		return c.BackendKeepAlive + maxOff + c.ResponseDelay + overhead
+		return c.BackendKeepAlive + maxOff + c.ResponseDelay + overhead + 4*c.Latency
 	}
-	return c.Gap + c.Jitter + 2*c.ResponseDelay + overhead
+	return c.Gap + c.Jitter + 2*c.ResponseDelay + overhead + 4*c.Latency
 }
 
 // Rand returns the cell's seeded random source.

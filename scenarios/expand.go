@@ -46,6 +46,14 @@ func (m *Matrix) axes() []axis {
 	add("preset", "preset", len(m.Preset), func(s *Settings, i int) { s.Backend.Preset = m.Preset[i] }, func(i int) string { return m.Preset[i] })
 	add("backend", "backend", len(m.Backend), func(s *Settings, i int) { s.Backend = m.Backend[i] },
 		func(i int) string { return m.Backend[i].Label() })
+	add("latency", "latency", len(m.Latency), func(s *Settings, i int) {
+		d := m.Latency[i]
+		p := Path{Latency: &d}
+		if s.Path != nil {
+			p.Jitter = s.Path.Jitter
+		}
+		s.Path = &p
+	}, func(i int) string { return "latency=" + m.Latency[i].String() })
 	return out
 }
 
@@ -385,10 +393,15 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 			} else if n := (sw.To.D()-sw.From.D())/sw.Step.D() + 1; n > 1000 {
 				bad("base.sweep", "sweep has %d offsets: at most 1000", n)
 			} else {
+				from, step := sw.From.D(), sw.Step.D()
+				if lat := pathLatency(st); sw.AroundLatency && lat > 0 && n > 1 {
+					from -= lat
+					step = (sw.To.D() + lat - from) / (n - 1)
+				}
 				// By count, not by o += step: near the largest duration
 				// the sum would overflow and the loop never end.
 				for i := time.Duration(0); i < n; i++ {
-					c.Offsets = append(c.Offsets, sw.From.D()+i*sw.Step.D())
+					c.Offsets = append(c.Offsets, from+i*step)
 				}
 			}
 		}
@@ -446,6 +459,31 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 		c.ResponseDelay = sc(b.ResponseDelay.D())
 	}
 
+	if st.Path != nil {
+		lp := at("latency", "base.path.latency")
+		if st.Path.Latency != nil {
+			c.Latency = st.Path.Latency.D()
+		}
+		if st.Path.Jitter != nil {
+			c.PathJitter = st.Path.Jitter.D()
+		}
+		switch {
+		case c.Latency < 0:
+			bad(lp, "latency must not be negative")
+		case c.Latency > MaxLatency:
+			bad(lp, "latency %s: at most %s (one way)", FormatDuration(c.Latency), FormatDuration(MaxLatency))
+		}
+		switch {
+		case c.PathJitter < 0:
+			bad("base.path.jitter", "jitter must not be negative")
+		case c.PathJitter > MaxLatency:
+			bad("base.path.jitter", "jitter %s: at most %s", FormatDuration(c.PathJitter), FormatDuration(MaxLatency))
+		}
+		if c.Latency > 0 && b.Down {
+			bad(lp, "a path with latency needs a backend: backend.down has none")
+		}
+	}
+
 	// Params speak the scenario's own (unscaled) values: selectors and
 	// reports match what the user wrote.
 	c.Params = map[string]string{
@@ -475,6 +513,13 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	if lbl := b.Label(); lbl != "default" || paths["backend"] != "" {
 		c.Params["backend"] = lbl
 	}
+	if st.Path != nil || paths["latency"] != "" {
+		// Latency is never scaled: the parameter is what runs.
+		c.Params["latency"] = FormatDuration(c.Latency)
+		if c.PathJitter > 0 {
+			c.Params["path_jitter"] = FormatDuration(c.PathJitter)
+		}
+	}
 	if c.Proxy.Config != "" {
 		// The file decides the proxy's idle timeout, retries and reuse:
 		// the defaults above are not what runs, so no parameter claims them.
@@ -493,6 +538,14 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	return c, probs
 }
 
+// pathLatency is the settings' path latency (0: none or negative).
+func pathLatency(st Settings) time.Duration {
+	if st.Path == nil || st.Path.Latency == nil || st.Path.Latency.D() < 0 {
+		return 0
+	}
+	return st.Path.Latency.D()
+}
+
 // DefaultOffsets sweep the natural race window: -0.5ms to +3ms around the
 // backend's idle deadline in 250µs steps (design.md: the window is about
 // 3ms wide whatever the timeout).
@@ -509,7 +562,12 @@ var paramNames = map[string]bool{
 	"proxy": true, "kind": true, "version": true, "variant": true, "proxy_idle": true, "backend_keepalive": true, "margin": true, "retry": true,
 	"method": true, "client": true, "close": true, "mode": true, "fault": true, "gap": true,
 	"preset": true, "reuse": true, "backend": true, "config": true, "upstream": true,
+	"latency": true, "path_jitter": true,
 }
+
+// MaxLatency bounds a path's one-way latency: a second is far beyond any
+// network a proxy and its backend share.
+const MaxLatency = time.Second
 
 func sortedKeys(m map[string]bool) []string {
 	out := make([]string, 0, len(m))

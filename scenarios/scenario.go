@@ -124,6 +124,19 @@ type Settings struct {
 	MaxTrials       int     `yaml:"max_trials,omitempty"`
 	TargetHalfWidth float64 `yaml:"target_half_width,omitempty"`
 	Backend         Backend `yaml:"backend,omitempty"`
+	// Path is the network between the proxy and the backend: latency and
+	// jitter (never scaled by the timescale). Default: loopback, no delay.
+	Path *Path `yaml:"path,omitempty"`
+}
+
+// Path is the network path between the proxy and the backend.
+type Path struct {
+	// Latency is the one-way delay, the same in both directions: data,
+	// FIN and RST each arrive this much later, in order.
+	Latency *Duration `yaml:"latency,omitempty"`
+	// Jitter spreads each segment's delay over latency ± jitter (seeded;
+	// order is kept).
+	Jitter *Duration `yaml:"jitter,omitempty"`
 }
 
 // Sweep is a range of timing-mode offsets.
@@ -131,6 +144,12 @@ type Sweep struct {
 	From Duration `yaml:"from"`
 	To   Duration `yaml:"to"`
 	Step Duration `yaml:"step"`
+	// AroundLatency widens the sweep by the cell's path latency on both
+	// sides (from - latency to to + latency), with the step grown so that
+	// the number of offsets stays that of from..to: with latency the race
+	// window is about [-latency, +latency + the proxy's lag] around the
+	// backend's idle deadline.
+	AroundLatency bool `yaml:"around_latency,omitempty"`
 }
 
 // Matrix axes: every combination of the listed values becomes a cell.
@@ -150,6 +169,8 @@ type Matrix struct {
 	// Backend replaces base.backend per cell: residual-race knobs such as
 	// max_requests or restart_every.
 	Backend []Backend `yaml:"backend,omitempty"`
+	// Latency replaces path.latency per cell: [0ms, 1ms, 5ms, 20ms].
+	Latency []Duration `yaml:"latency,omitempty"`
 }
 
 // Expectation is a verdict a run is gated on: for every cell that matches

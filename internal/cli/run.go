@@ -31,6 +31,8 @@ type runFlags struct {
 	// proxyFrom (KIND:PATH), upstream and root run the user's own proxy
 	// configuration file.
 	proxyFrom, upstream, root string
+	// latency (run only) replaces every cell's path latency.
+	latency string
 }
 
 func (f *runFlags) register(fs *flag.FlagSet, demo bool) {
@@ -47,6 +49,7 @@ func (f *runFlags) register(fs *flag.FlagSet, demo bool) {
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines")
 	if !demo {
 		fs.StringVar(&f.shard, "shard", "", "run shard K of N of the cells (K/N), for CI jobs that split a matrix")
+		fs.StringVar(&f.latency, "latency", "", "one-way latency `DUR` between proxy and backend for every cell (like 5ms; replaces path.latency and the latency axis; never scaled)")
 	}
 }
 
@@ -98,6 +101,16 @@ func (f *runFlags) apply(sc *scenarios.Scenario) error {
 	if f.parallel < 1 {
 		return fmt.Errorf("--parallel %d: want 1 or more", f.parallel)
 	}
+	if f.latency != "" {
+		d, err := scenarios.ParseDuration(f.latency)
+		if err != nil {
+			return fmt.Errorf("--latency: %w", err)
+		}
+		if d < 0 || d > scenarios.MaxLatency {
+			return fmt.Errorf("--latency %s: want 0 to %s", f.latency, scenarios.FormatDuration(scenarios.MaxLatency))
+		}
+		sc.OverrideLatency(d)
+	}
 	return nil
 }
 
@@ -136,6 +149,7 @@ func runRun(ctx context.Context, e *env, args []string) int {
   racelab run six-step --proxy nginx        # on nginx (process runtime)
   racelab run matrix.yaml -o out.jsonl --parallel 2
   racelab run matrix.yaml --shard 1/4       # a CI job's quarter of the cells
+  racelab run race-window --latency 5ms     # 5ms one way between proxy and backend
 `)
 	var f runFlags
 	f.register(fs, false)
