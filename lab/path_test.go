@@ -1,9 +1,11 @@
 package lab
 
 import (
+	"os"
 	"testing"
 	"time"
 
+	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/results"
 )
 
@@ -45,5 +47,46 @@ matrix:
 	}
 	if n := summary(t, rep, "latency_20ms").Counts[results.Proxy502]; n == 0 {
 		t.Errorf("the embedded proxy answers the race with 502, saw none")
+	}
+}
+
+// The issue's check: a timing sweep on nginx at 5ms latency measures a
+// window at least 8ms wide (about 3ms on loopback), every failure
+// attributed. The sweep spans -7ms..+9ms; the model puts the window near
+// -5ms..+8ms.
+func TestNginxWindowAtFiveMilliseconds(t *testing.T) {
+	requireProxy(t, proxies.KindNginx)
+	rep, all := runAll(t, `name: nginx-5ms
+base:
+  proxy: {kind: nginx}
+  mode: timing
+  proxy_idle: 500ms
+  backend_keepalive: 50ms
+  path: {latency: 5ms}
+  sweep: {from: -7ms, to: 9ms, step: 1ms}
+  trials: 51
+`)
+	recs := all[rep.Cells[0].ID]
+	w := results.RaceWindow(recs, 0)
+	for _, r := range recs {
+		if r.Outcome.Failed() && !r.Attributed {
+			t.Errorf("seq %d at %v failed without attribution: %s (%s)", r.Seq, time.Duration(*r.OffsetNS), r.Outcome, r.Attribution)
+		}
+	}
+	if w.WidthNS < int64(8*time.Millisecond) {
+		t.Errorf("window %v wide (lead %v, tail %v, %d/%d failed), want at least 8ms at 5ms latency",
+			time.Duration(w.WidthNS), time.Duration(w.LeadNS), time.Duration(w.TailNS), w.Failures, w.Trials)
+	}
+}
+
+// requireProxy skips without the proxy's binary, saying what to install;
+// in CI (where scripts/test.sh installs it) it fails instead.
+func requireProxy(t *testing.T, kind proxies.Kind) {
+	t.Helper()
+	if err := Available(kind); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s must be installed in CI (scripts/test.sh installs it): %v", kind, err)
+		}
+		t.Skipf("%s not installed (apt-get install nginx-light haproxy): %v", kind, err)
 	}
 }
