@@ -121,7 +121,7 @@ func (cr *cellRun) backendConfig() backends.Config {
 		ResponseDelay:      c.ResponseDelay,
 		ResponseStatus:     c.ResponseStatus,
 	}
-	if c.Mode == scenarios.ModeTiming {
+	if c.Mode == scenarios.ModeTiming || c.Fault == backends.FaultNone {
 		cfg.IdleTimeout = c.BackendKeepAlive
 	} else {
 		cfg.Fault = backends.Fault{Kind: c.Fault}

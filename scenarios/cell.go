@@ -107,8 +107,14 @@ func AutoGap(backendKeepAlive, proxyIdle time.Duration) time.Duration {
 // backend's keep-alive has run out by then, so if the proxy reuses the
 // connection, the backend closes it at the moment of reuse.
 func (c *Cell) FaultArmed(gap time.Duration) bool {
-	return c.Mode == ModeDeterministic && gap >= c.BackendKeepAlive
+	return c.Mode == ModeDeterministic && c.Fault != backends.FaultNone && gap >= c.BackendKeepAlive
 }
+
+// FaultNatural is the fault setting that forces nothing: the backend's
+// real keep-alive timer closes idle connections, and the race happens, or
+// not, by timing alone (deterministic mode's gaps, jittered, spread
+// around the keep-alive).
+const FaultNatural = "none"
 
 // TrialBudget estimates the time one trial takes, for bounds and ETAs.
 func (c *Cell) TrialBudget() time.Duration {

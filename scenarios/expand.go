@@ -355,8 +355,10 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 		bad(at("mode", "base.mode"), "mode %q: want deterministic or timing", st.Mode)
 	}
 	c.Fault = backends.FaultKind(orDefault(st.Fault, string(backends.FaultCloseOnReuse)))
-	if c.Fault != backends.FaultCloseOnReuse && c.Fault != backends.FaultProcessedThenDropped {
-		bad(at("fault", "base.fault"), "fault %q: want close-on-reuse or processed-then-dropped", st.Fault)
+	if st.Fault == FaultNatural {
+		c.Fault = backends.FaultNone
+	} else if c.Fault != backends.FaultCloseOnReuse && c.Fault != backends.FaultProcessedThenDropped {
+		bad(at("fault", "base.fault"), "fault %q: want close-on-reuse, processed-then-dropped or none", st.Fault)
 	}
 	if st.Jitter != nil {
 		if st.Jitter.D() < 0 {
@@ -372,6 +374,10 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 				bad("base.gap", "gap must not be negative")
 			}
 			c.Gap = sc(st.Gap.D())
+		} else if c.Fault == backends.FaultNone {
+			// The natural race: gaps spread evenly around the backend's
+			// keep-alive.
+			c.Gap = max(c.BackendKeepAlive-c.Jitter/2, 0)
 		} else {
 			c.Gap = AutoGap(c.BackendKeepAlive, c.ProxyIdle)
 			c.GapAuto = true
@@ -502,6 +508,9 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	}
 	if c.Mode == ModeDeterministic {
 		c.Params["fault"] = string(c.Fault)
+		if c.Fault == backends.FaultNone {
+			c.Params["fault"] = FaultNatural
+		}
 		c.Params["gap"] = FormatDuration(time.Duration(math.Round(float64(c.Gap) / scale)))
 	}
 	if c.Preset != "" {

@@ -102,8 +102,10 @@ type Settings struct {
 	Close string `yaml:"close,omitempty"`
 	// Mode: deterministic (default) or timing.
 	Mode string `yaml:"mode,omitempty"`
-	// Fault (deterministic mode): close-on-reuse (default) or
-	// processed-then-dropped.
+	// Fault (deterministic mode): close-on-reuse (default),
+	// processed-then-dropped, or none: the backend's real keep-alive timer
+	// and nothing forced, with the gap (default: the keep-alive minus half
+	// the jitter) spread by jitter around it — the natural race.
 	Fault string `yaml:"fault,omitempty"`
 	// Gap (deterministic mode) is the idle gap between the priming
 	// response and the victim request. Default: just past the backend's
