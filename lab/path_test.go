@@ -90,3 +90,47 @@ func requireProxy(t *testing.T, kind proxies.Kind) {
 		t.Skipf("%s not installed (apt-get install nginx-light haproxy): %v", kind, err)
 	}
 }
+
+// The fix and the retry cells under latency: the reference experiment
+// (close-on-reuse) with 20ms each way between the proxy and the backend.
+// The stale connection still fails every trial when the backend closes
+// first, a margin still removes the race, and a connection-failure retry
+// still hides it for GET only.
+func TestFixAndRetryHoldUnderLatency(t *testing.T) {
+	rep := run(t, `name: six-latency
+timescale: 0.02
+base:
+  proxy_idle: 10s
+  path: {latency: 20ms}
+  trials: 4
+matrix:
+  margin: [-9s, 5s]
+  retry: ["off", idempotent]
+  method: [GET, POST]
+`)
+	tests := []struct {
+		cell             string
+		failures, hidden bool
+	}{
+		{"-9s.off.GET", true, false},
+		{"-9s.off.POST", true, false},
+		{"-9s.idempotent.GET", false, true},
+		{"-9s.idempotent.POST", true, false},
+		{"5s.off.GET", false, false},
+		{"5s.off.POST", false, false},
+		{"5s.idempotent.GET", false, false},
+		{"5s.idempotent.POST", false, false},
+	}
+	for _, tt := range tests {
+		s := summary(t, rep, tt.cell)
+		if s.Params["latency"] != "20ms" {
+			t.Fatalf("%s: params %v carry no latency", tt.cell, s.Params)
+		}
+		if tt.failures != (s.Failures == s.Trials) || (!tt.failures && s.Failures != 0) || s.Attributed != s.Failures {
+			t.Errorf("%s: %s, attributed %d; want failing on every trial: %v", tt.cell, results.Counts(s.Counts), s.Attributed, tt.failures)
+		}
+		if tt.hidden != (s.HiddenRetry == s.Trials) {
+			t.Errorf("%s: %d hidden retries of %d trials; want all hidden: %v", tt.cell, s.HiddenRetry, s.Trials, tt.hidden)
+		}
+	}
+}
