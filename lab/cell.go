@@ -157,6 +157,8 @@ func (cr *cellRun) start(ctx context.Context) error {
 		Retry:           c.Retry,
 		Variant:         proxies.Variant(c.Proxy.Variant),
 		Reuse:           c.Proxy.Reuse,
+		// Request buffering matters to a slow body (scenarios.Body).
+		RequestBuffering: c.Proxy.RequestBuffering,
 	}
 	if c.Proxy.Config != "" {
 		// The user's file decides idle timeout, retries and reuse; every

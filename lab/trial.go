@@ -108,6 +108,9 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 		rec.FaultArmed = true
 	}
 	victim := cr.client.request(rec.RequestID, c.Method, fault)
+	if c.Body != nil {
+		victim = victim.withBody(c.Body)
+	}
 	// One wait to just before the send, a non-blocking check that the
 	// client connection survived the gap, then the last few microseconds.
 	if err := waitUntil(ctx, target.Add(-checkLead)); err != nil {

@@ -82,9 +82,31 @@ type Cell struct {
 	// backend (never scaled): zero latency and jitter is plain loopback.
 	Latency    time.Duration
 	PathJitter time.Duration
+	// Body, when set, is the victim's slow request body.
+	Body *CellBody
 	// Params are the cell's axis values as strings, for reports and
 	// expectation selectors.
 	Params map[string]string
+}
+
+// CellBody is a resolved slow body: Size bytes after the headers, at Rate
+// bytes a second (0: all at once) after Delay.
+type CellBody struct {
+	Size  int64
+	Rate  int64
+	Delay time.Duration
+}
+
+// Duration is how long sending the body takes.
+func (b *CellBody) Duration() time.Duration {
+	if b == nil {
+		return 0
+	}
+	d := b.Delay
+	if b.Rate > 0 {
+		d += time.Duration(float64(b.Size) / float64(b.Rate) * float64(time.Second))
+	}
+	return d
 }
 
 // AutoGap is the default deterministic-mode gap: when the backend closes
@@ -124,9 +146,9 @@ func (c *Cell) TrialBudget() time.Duration {
 		for _, o := range c.Offsets {
 			maxOff = max(maxOff, o)
 		}
-		return c.BackendKeepAlive + maxOff + c.ResponseDelay + overhead + 4*c.Latency
+		return c.BackendKeepAlive + maxOff + c.ResponseDelay + overhead + 4*c.Latency + c.Body.Duration()
 	}
-	return c.Gap + c.Jitter + 2*c.ResponseDelay + overhead + 4*c.Latency
+	return c.Gap + c.Jitter + 2*c.ResponseDelay + overhead + 4*c.Latency + c.Body.Duration()
 }
 
 // Rand returns the cell's seeded random source.
@@ -159,6 +181,9 @@ func proxyLabel(p Proxy, config string) string {
 	}
 	if p.Variant == string(proxies.VariantDefaults) {
 		s += "(defaults)"
+	}
+	if p.RequestBuffering != "" {
+		s += "(buffering " + p.RequestBuffering + ")"
 	}
 	if p.Runtime == string(proxies.RuntimeContainer) {
 		s += "@container"

@@ -54,6 +54,8 @@ func (m *Matrix) axes() []axis {
 		}
 		s.Path = &p
 	}, func(i int) string { return "latency=" + m.Latency[i].String() })
+	add("body", "body", len(m.Body), func(s *Settings, i int) { b := m.Body[i]; s.Body = &b },
+		func(i int) string { return m.Body[i].Label() })
 	return out
 }
 
@@ -490,6 +492,45 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 		}
 	}
 
+	if st.Body != nil {
+		bp := at("body", "base.body")
+		b := st.Body
+		cb := &CellBody{Size: b.Size, Rate: b.Rate}
+		if b.Delay != nil {
+			cb.Delay = b.Delay.D()
+		}
+		switch {
+		case b.Size <= 0 || b.Size > MaxBodySize:
+			bad(bp+".size", "size %d: want 1..%d bytes", b.Size, MaxBodySize)
+		case b.Rate < 0:
+			bad(bp+".rate", "rate must not be negative")
+		case b.Rate == 0 && b.Delay == nil:
+			bad(bp, "a slow body needs rate (bytes a second) or delay")
+		case b.Rate > 0 && b.Delay != nil:
+			bad(bp, "give rate or delay, not both")
+		case cb.Delay < 0:
+			bad(bp+".delay", "delay must not be negative")
+		case cb.Duration() > time.Minute:
+			bad(bp, "the body takes %s to send: at most 1m", FormatDuration(cb.Duration()))
+		}
+		switch c.Method {
+		case "GET", "HEAD", "OPTIONS", "DELETE", "TRACE":
+			bad(bp, "method %s sends no body: use POST, PUT or PATCH", c.Method)
+		}
+		c.Body = cb
+	}
+	switch c.Proxy.RequestBuffering {
+	case "", "on", "off":
+	default:
+		bad(pp+".request_buffering", "request_buffering %q: want on or off", c.Proxy.RequestBuffering)
+	}
+	if c.Proxy.RequestBuffering != "" && c.Proxy.Kind != string(proxies.KindNginx) && c.Proxy.Kind != string(proxies.KindHAProxy) {
+		bad(pp+".request_buffering", "request_buffering is an nginx or HAProxy setting")
+	}
+	if c.Proxy.RequestBuffering != "" && c.Proxy.Config != "" {
+		bad(pp+".request_buffering", "a proxy config file decides its own request buffering")
+	}
+
 	// Params speak the scenario's own (unscaled) values: selectors and
 	// reports match what the user wrote.
 	c.Params = map[string]string{
@@ -521,6 +562,12 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	}
 	if lbl := b.Label(); lbl != "default" || paths["backend"] != "" {
 		c.Params["backend"] = lbl
+	}
+	if st.Body != nil {
+		c.Params["body"] = st.Body.Label()
+	}
+	if c.Proxy.RequestBuffering != "" {
+		c.Params["request_buffering"] = c.Proxy.RequestBuffering
 	}
 	if st.Path != nil || paths["latency"] != "" {
 		// Latency is never scaled: the parameter is what runs.
@@ -571,8 +618,11 @@ var paramNames = map[string]bool{
 	"proxy": true, "kind": true, "version": true, "variant": true, "proxy_idle": true, "backend_keepalive": true, "margin": true, "retry": true,
 	"method": true, "client": true, "close": true, "mode": true, "fault": true, "gap": true,
 	"preset": true, "reuse": true, "backend": true, "config": true, "upstream": true,
-	"latency": true, "path_jitter": true,
+	"latency": true, "path_jitter": true, "body": true, "request_buffering": true,
 }
+
+// MaxBodySize bounds a slow body: 64 MiB.
+const MaxBodySize = 64 << 20
 
 // MaxLatency bounds a path's one-way latency: a second is far beyond any
 // network a proxy and its backend share.

@@ -77,3 +77,65 @@ func TestPathProblems(t *testing.T) {
 		})
 	}
 }
+
+func TestSlowBody(t *testing.T) {
+	src := `name: body
+base:
+  method: POST
+  body: {size: 1048576, rate: 524288}
+matrix:
+  proxy:
+    - {kind: nginx, request_buffering: "on"}
+    - {kind: nginx, request_buffering: "off"}
+  body:
+    - {size: 1048576, rate: 524288}
+    - {size: 1024, delay: 50ms}
+`
+	sc, err := Load([]byte(src), "body.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cells, err := sc.Cells()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cells) != 4 {
+		t.Fatalf("%d cells", len(cells))
+	}
+	tests := []struct {
+		buffering, body string
+		dur             time.Duration
+	}{
+		{"on", "1048576B@524288Bps", 2 * time.Second},
+		{"on", "1024B+50ms", 50 * time.Millisecond},
+		{"off", "1048576B@524288Bps", 2 * time.Second},
+		{"off", "1024B+50ms", 50 * time.Millisecond},
+	}
+	for i, tt := range tests {
+		c := cells[i]
+		if c.Params["request_buffering"] != tt.buffering || c.Params["body"] != tt.body || c.Body.Duration() != tt.dur {
+			t.Errorf("cell %s: params %v, body takes %v; want buffering %s, body %s, %v", c.ID, c.Params, c.Body.Duration(), tt.buffering, tt.body, tt.dur)
+		}
+	}
+}
+
+func TestSlowBodyProblems(t *testing.T) {
+	tests := []struct{ name, src, want string }{
+		{"no pace", "name: x\nbase:\n  method: POST\n  body: {size: 10}\n", "x.yaml:4:9: base.body: a slow body needs rate (bytes a second) or delay"},
+		{"both", "name: x\nbase:\n  method: POST\n  body: {size: 10, rate: 5, delay: 1s}\n", "give rate or delay, not both"},
+		{"no size", "name: x\nbase:\n  method: POST\n  body: {rate: 5}\n", "base.body.size: size 0: want 1..67108864 bytes"},
+		{"GET", "name: x\nbase:\n  body: {size: 10, rate: 5}\n", "method GET sends no body"},
+		{"too slow", "name: x\nbase:\n  method: POST\n  body: {size: 1000, rate: 1}\n", "the body takes 1000s to send: at most 1m"},
+		{"bare delay", "name: x\nbase:\n  method: POST\n  body: {size: 10, delay: 5}\n", "base.body.delay: duration 5 has no unit"},
+		{"buffering value", "name: x\nbase:\n  proxy: {kind: nginx, request_buffering: maybe}\n", `request_buffering "maybe": want on or off`},
+		{"buffering on go", "name: x\nbase:\n  proxy: {request_buffering: \"on\"}\n", "request_buffering is an nginx or HAProxy setting"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load([]byte(tt.src), "x.yaml")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Load error = %v\nwant it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
