@@ -85,8 +85,8 @@ type configParams struct {
 	// BufferRequest renders option http-buffer-request (request
 	// buffering on); off is HAProxy's default.
 	BufferRequest bool
-	Retries        int
-	RetryOn        string
+	Retries       int
+	RetryOn       string
 	// DisableL7 renders "http-request disable-l7-retry" for methods other
 	// than GET, HEAD and OPTIONS.
 	DisableL7 bool
