@@ -6,10 +6,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/scenarios"
 )
 
@@ -73,5 +75,63 @@ func TestSlowBodyPacing(t *testing.T) {
 				t.Errorf("the headers arrived %v after they left: they should not wait for the body (%v)", d, tt.body.Duration())
 			}
 		})
+	}
+}
+
+// A slow body and the proxy's request buffering, on nginx: with buffering
+// on, nginx reads the whole body (a 20ms pause, then 1MB) before it takes
+// its pooled connection, so the race window moves earlier by the body's
+// time; streaming it (buffering off), nginx sends the headers at once and
+// the window stays at the backend's idle deadline. Victims go out around
+// both places; the medians of the failing offsets tell which bites, so
+// that a single trial a loaded scheduler delayed cannot decide.
+func TestSlowBodyAndRequestBuffering(t *testing.T) {
+	requireProxy(t, proxies.KindNginx)
+	rep, all := runAll(t, `name: body
+base:
+  mode: timing
+  method: POST
+  proxy_idle: 1s
+  backend_keepalive: 60ms
+  body: {size: 1048576, delay: 20ms}
+  offsets: [-25ms, -24ms, -23ms, -22ms, -21ms, -1ms, -500us, 0s, 500us, 1ms]
+  trials: 100
+matrix:
+  proxy:
+    - {kind: nginx, request_buffering: "on"}
+    - {kind: nginx, request_buffering: "off"}
+`)
+	for _, c := range rep.Cells {
+		var offs []time.Duration
+		unattributed := 0
+		for _, r := range all[c.ID] {
+			if r.Outcome.Failed() && r.OffsetNS != nil {
+				offs = append(offs, time.Duration(*r.OffsetNS))
+				if !r.Attributed {
+					unattributed++
+					t.Logf("%s seq %d at %v: unattributed: %s", c.ID, r.Seq, time.Duration(*r.OffsetNS), r.Attribution)
+				}
+			}
+		}
+		if len(offs) == 0 {
+			t.Errorf("%s: no failure in the sweep", c.ID)
+			continue
+		}
+		if unattributed*2 > len(offs) {
+			t.Errorf("%s: %d of %d failures unattributed", c.ID, unattributed, len(offs))
+		}
+		slices.Sort(offs)
+		median := offs[len(offs)/2]
+		t.Logf("%s: %d failures, offsets %v .. %v, median %v", c.ID, len(offs), offs[0], offs[len(offs)-1], median)
+		switch c.Params["request_buffering"] {
+		case "on":
+			if median > -15*time.Millisecond {
+				t.Errorf("%s: median failing offset %v, want before -15ms (the body takes 20ms+)", c.ID, median)
+			}
+		case "off":
+			if median < -8*time.Millisecond || median > 8*time.Millisecond {
+				t.Errorf("%s: median failing offset %v, want near the deadline", c.ID, median)
+			}
+		}
 	}
 }
