@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/racelab/racelab/internal/netpath"
 	"github.com/racelab/racelab/scenarios"
@@ -31,6 +32,6 @@ func (cr *cellRun) startPath(ctx context.Context, backendAddr string) (string, e
 // trip: the backend's close reaches the proxy one latency after it
 // happened, and the proxy's request reaches the backend one latency after
 // it left.
-func pathAttributionSlack(c *scenarios.Cell) (slack int64) {
-	return int64(2*c.Latency + 2*c.PathJitter)
+func pathAttributionSlack(c *scenarios.Cell) time.Duration {
+	return 2*c.Latency + 2*c.PathJitter
 }

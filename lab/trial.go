@@ -180,7 +180,7 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 	}
 	v := classify(observation{
 		resp: resp, events: cr.victimEvents(rec.RequestID), pooled: pooled,
-		pooledClose: pooledClose, proxy: proxyEv, requestID: rec.RequestID, window: cr.cfg.attributionWindow + time.Duration(pathAttributionSlack(c)),
+		pooledClose: pooledClose, proxy: proxyEv, requestID: rec.RequestID, window: cr.cfg.attributionWindow + pathAttributionSlack(c),
 		armed: rec.FaultArmed, primeDone: anchor, proxyIdle: cr.proxyIdle,
 		newConnAfterClose: pooledClose != nil && cr.acceptedBetween(from, pooledClose.Time, resp.Done),
 	})
