@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/internal/netpath"
 	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/results"
 	"github.com/racelab/racelab/scenarios"
@@ -20,9 +21,11 @@ type cellRun struct {
 	rec      *backends.Recorder
 	backend  *backends.Server
 	upstream string
-	proxy    proxies.Instance
-	client   *client
-	sink     func(results.Record) error
+	// path is the relay between proxy and backend (nil: none).
+	path   *netpath.Relay
+	proxy  proxies.Instance
+	client *client
+	sink   func(results.Record) error
 	// gap is the deterministic idle gap (the cell's, or placed by a user's
 	// configuration's idle timeout); config what racelab made of that file.
 	gap    time.Duration
@@ -121,7 +124,7 @@ func (cr *cellRun) backendConfig() backends.Config {
 		ResponseDelay:      c.ResponseDelay,
 		ResponseStatus:     c.ResponseStatus,
 	}
-	if c.Mode == scenarios.ModeTiming {
+	if c.Mode == scenarios.ModeTiming || c.Fault == backends.FaultNone {
 		cfg.IdleTimeout = c.BackendKeepAlive
 	} else {
 		cfg.Fault = backends.Fault{Kind: c.Fault}
@@ -149,14 +152,20 @@ func (cr *cellRun) start(ctx context.Context) error {
 		cr.upstream = b.Addr()
 	}
 	cr.startWire(ctx, cr.upstream)
+	proxyUpstream, err := cr.startPath(ctx, cr.upstream)
+	if err != nil {
+		return err
+	}
 	spec := proxies.Spec{
 		Kind:            proxies.Kind(c.Proxy.Kind),
-		Upstream:        cr.upstream,
+		Upstream:        proxyUpstream,
 		IdleTimeout:     c.ProxyIdle,
 		ResponseTimeout: cr.cfg.responseTimeout,
 		Retry:           c.Retry,
 		Variant:         proxies.Variant(c.Proxy.Variant),
 		Reuse:           c.Proxy.Reuse,
+		// Request buffering matters to a slow body (scenarios.Body).
+		RequestBuffering: c.Proxy.RequestBuffering,
 	}
 	if c.Proxy.Config != "" {
 		// The user's file decides idle timeout, retries and reuse; every
@@ -250,6 +259,11 @@ func (cr *cellRun) stop() error {
 	if cr.proxy != nil {
 		if err := cr.proxy.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop proxy: %w", err))
+		}
+	}
+	if cr.path != nil {
+		if err := cr.path.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("stop path: %w", err))
 		}
 	}
 	if cr.backend != nil {

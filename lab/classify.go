@@ -35,6 +35,8 @@ type observation struct {
 	primeDone time.Time
 	// proxyIdle is the proxy's upstream idle timeout as run (0: unknown).
 	proxyIdle time.Duration
+	// requestID is the victim's request id.
+	requestID string
 	// newConnAfterClose: the backend accepted a connection between the
 	// pooled connection's close and the response. Without one, a request
 	// that reached no handler can only have gone down the closed pooled
@@ -202,6 +204,12 @@ func attribute(o observation, faultClose *backends.Event, b *results.BackendEvid
 	}
 	since := pc.Time.Sub(o.resp.Sent)
 	switch {
+	case since > o.window && pc.UnreadBytes > 0 && pc.RequestID != "" && pc.RequestID == o.requestID:
+		// The request itself sat unread on the pooled connection when the
+		// backend's idle timer closed it: the race, whatever the delay of
+		// a starved timer.
+		return true, fmt.Sprintf("backend conn %d closed (%s, %s) %s after the request, with the request itself unread in its receive buffer (%d bytes, kernel RST): a late idle timer closed the connection the request was on, and no handler answered",
+			pc.ConnID, pc.Reason, pc.Style, fmtDur(since), pc.UnreadBytes)
 	case since > o.window:
 		return false, fmt.Sprintf("not attributed: the backend closed the pooled connection %s after the request, outside %s", fmtDur(since), o.window)
 	case since < -o.window && o.newConnAfterClose:

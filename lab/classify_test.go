@@ -33,6 +33,7 @@ func TestClassify(t *testing.T) {
 	idleClose := func(since time.Duration, unread int) *backends.Event {
 		return &backends.Event{Kind: backends.EventClose, ConnID: 1, Closer: backends.CloserBackend, Reason: backends.ReasonIdle, Style: backends.CloseFIN, Time: t0.Add(since), UnreadBytes: unread}
 	}
+	withID := func(e *backends.Event, id string) *backends.Event { e.RequestID = id; return e }
 	peerClose := &backends.Event{Kind: backends.EventClose, ConnID: 1, Closer: backends.CloserPeer, Reason: backends.ReasonPeerEOF, Time: t0.Add(-50 * time.Millisecond)}
 
 	cases := []struct {
@@ -55,6 +56,8 @@ func TestClassify(t *testing.T) {
 		{"idle close long before, proxy opened a new connection since", observation{resp: with(sent, 502, nil, ""), pooled: 1, pooledClose: idleClose(-time.Second, 0), window: DefaultAttributionWindow, newConnAfterClose: true}, results.Proxy502, false, false, 0},
 		{"idle close long before, no new connection: the proxy reused the closed one", observation{resp: with(sent, 502, nil, ""), pooled: 1, pooledClose: idleClose(-time.Second, 0), window: DefaultAttributionWindow}, results.Proxy502, true, false, 0},
 		{"close long after the request is not its cause", observation{resp: with(sent, 502, nil, ""), pooled: 1, pooledClose: idleClose(time.Second, 0), window: DefaultAttributionWindow}, results.Proxy502, false, false, 0},
+		{"a late idle close with the request itself unread is the race", observation{resp: with(sent, 502, nil, ""), pooled: 1, requestID: "v", pooledClose: withID(idleClose(150*time.Millisecond, 166), "v"), window: DefaultAttributionWindow}, results.Proxy502, true, false, 0},
+		{"a late idle close with another request's bytes unread is not", observation{resp: with(sent, 502, nil, ""), pooled: 1, requestID: "v", pooledClose: withID(idleClose(150*time.Millisecond, 166), "w"), window: DefaultAttributionWindow}, results.Proxy502, false, false, 0},
 		{"proxy closed the pooled connection itself", observation{resp: with(sent, 502, nil, ""), pooled: 1, pooledClose: peerClose, window: DefaultAttributionWindow}, results.Proxy502, false, false, 0},
 		{"natural race hidden by retry: unread bytes at close", observation{resp: with(sent, 200, nil, ""), events: []backends.Event{req(2, 1), handler, answer(2, 200)}, pooled: 1, pooledClose: idleClose(100*time.Microsecond, 87), window: DefaultAttributionWindow}, results.OKAfterHiddenRetry, false, true, 1},
 		{"proxy logged a second attempt", observation{resp: with(sent, 200, nil, ""), events: []backends.Event{req(2, 1), handler, answer(2, 200)}, pooled: 1, proxy: []proxies.Evidence{{Source: "access", Attempts: 2}}}, results.OKAfterHiddenRetry, false, true, 1},

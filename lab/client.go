@@ -16,6 +16,7 @@ import (
 	"github.com/racelab/racelab/backends"
 	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/results"
+	"github.com/racelab/racelab/scenarios"
 )
 
 // client is a raw HTTP/1.1 client. net/http.Client silently retries a
@@ -45,6 +46,9 @@ type request struct {
 	id     string
 	method string
 	raw    []byte
+	// body, when set, is sent slowly after raw (the headers, which then
+	// announce its length).
+	body *scenarios.CellBody
 }
 
 // request prepares request id for the client's proxy: under the route of
@@ -140,6 +144,11 @@ func (c *client) doThen(ctx context.Context, req request, timeout time.Duration,
 		c.close()
 		return r
 	}
+	if req.body != nil {
+		// A proxy that gives up on the request (a 502) may stop reading
+		// the body: what it answered is read below all the same.
+		_ = sendBody(ctx, c.conn, req.body, r.Sent)
+	}
 	if afterWrite != nil {
 		afterWrite()
 	}
@@ -210,4 +219,53 @@ func statusOutcome(status int) results.Outcome {
 		return results.Other
 	}
 	return results.OK
+}
+
+// bodyChunk is how much of a slow body goes out at once.
+const bodyChunk = 16 << 10
+
+// withBody makes req announce and carry b: its headers end with the
+// body's Content-Length, and the body follows slowly (sendBody).
+func (req request) withBody(b *scenarios.CellBody) request {
+	head, _, _ := strings.Cut(string(req.raw), "\r\n\r\n")
+	var lines []string
+	for _, l := range strings.Split(head, "\r\n") {
+		if k, _, ok := strings.Cut(l, ":"); ok && (strings.EqualFold(k, "Content-Length") || strings.EqualFold(k, "Content-Type")) {
+			continue
+		}
+		lines = append(lines, l)
+	}
+	lines = append(lines, "Content-Type: application/octet-stream", fmt.Sprintf("Content-Length: %d", b.Size))
+	req.raw = []byte(strings.Join(lines, "\r\n") + "\r\n\r\n")
+	req.body = b
+	return req
+}
+
+// sendBody writes b after the headers that went out at start: all of it
+// after b.Delay, or in bodyChunk pieces paced at b.Rate bytes a second.
+func sendBody(ctx context.Context, conn net.Conn, b *scenarios.CellBody, start time.Time) error {
+	if b.Delay > 0 {
+		if err := sleepCtx(ctx, b.Delay); err != nil {
+			return err
+		}
+	}
+	chunk := make([]byte, bodyChunk)
+	for i := range chunk {
+		chunk[i] = 'r'
+	}
+	sent := int64(0)
+	for sent < b.Size {
+		if b.Rate > 0 {
+			due := start.Add(b.Delay + time.Duration(float64(sent)/float64(b.Rate)*float64(time.Second)))
+			if err := sleepCtx(ctx, time.Until(due)); err != nil {
+				return err
+			}
+		}
+		n := min(int64(len(chunk)), b.Size-sent)
+		if _, err := conn.Write(chunk[:n]); err != nil {
+			return fmt.Errorf("write body: %w", err)
+		}
+		sent += n
+	}
+	return nil
 }

@@ -109,6 +109,9 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 		rec.FaultArmed = true
 	}
 	victim := cr.client.request(rec.RequestID, c.Method, fault)
+	if c.Body != nil {
+		victim = victim.withBody(c.Body)
+	}
 	// One wait to just before the send, a non-blocking check that the
 	// client connection survived the gap, then the last few microseconds.
 	if err := waitUntil(ctx, target.Add(-checkLead)); err != nil {
@@ -178,7 +181,7 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 	}
 	v := classify(observation{
 		resp: resp, events: cr.victimEvents(rec.RequestID), pooled: pooled,
-		pooledClose: pooledClose, proxy: proxyEv, window: cr.cfg.attributionWindow,
+		pooledClose: pooledClose, proxy: proxyEv, requestID: rec.RequestID, window: cr.cfg.attributionWindow + pathAttributionSlack(c),
 		armed: rec.FaultArmed, primeDone: anchor, proxyIdle: cr.proxyIdle,
 		newConnAfterClose: pooledClose != nil && cr.acceptedBetween(from, pooledClose.Time, resp.Done),
 	})

@@ -90,6 +90,11 @@ type Spec struct {
 	Variant         Variant
 	// Reuse is HAProxy's http-reuse mode: "always" (default) or "safe".
 	Reuse string
+	// RequestBuffering is whether the proxy reads a request's whole body
+	// before it sends the request upstream: "on", "off", or "" for the
+	// proxy's default (nginx proxy_request_buffering, on by default;
+	// HAProxy option http-buffer-request, off by default).
+	RequestBuffering string
 	// Config, when set, is the user's own configuration to run instead of
 	// a rendered one: Listen and Upstream still apply (the route's
 	// listener and the upstream under test point there); IdleTimeout,

@@ -368,7 +368,12 @@ func windowSVG(ws []CellWindow, binNS int64) (string, int, error) {
 		}
 		bars.Color, bars.Width = col, vg.Points(1.5)
 		p.Add(line, bars, points)
-		p.Legend.Add(fmt.Sprintf("%s (%d/%d failed)", cw.Cell, cw.Window.Failures, cw.Window.Trials), line, points)
+		label := fmt.Sprintf("%s (%d/%d failed)", cw.Cell, cw.Window.Failures, cw.Window.Trials)
+		if cw.ModelWidthNS > 0 && cw.Window.Failures > 0 {
+			label = fmt.Sprintf("%s (%d/%d failed; width %s, model %s)", cw.Cell, cw.Window.Failures, cw.Window.Trials,
+				FormatNS(cw.Window.WidthNS), FormatNS(cw.ModelWidthNS))
+		}
+		p.Legend.Add(label, line, points)
 	}
 	deadline, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: 0, Y: 1}})
 	if err != nil {

@@ -67,6 +67,7 @@ type htmlWindowRow struct {
 	Cell                             string
 	Trials, Failures                 int
 	Lead, Tail, Width, Plateau, Peak string
+	Model                            string
 }
 
 type htmlView struct {
@@ -166,7 +167,8 @@ func (r *Report) HTML(w io.Writer) error {
 		}
 		for _, cw := range r.Windows {
 			win := cw.Window
-			row := htmlWindowRow{Cell: cw.Cell, Trials: win.Trials, Failures: win.Failures, Lead: "–", Tail: "–", Width: "–", Plateau: "–", Peak: Percent(win.PeakRate)}
+			row := htmlWindowRow{Cell: cw.Cell, Trials: win.Trials, Failures: win.Failures, Lead: "–", Tail: "–", Width: "–", Plateau: "–", Peak: Percent(win.PeakRate),
+				Model: cw.ModelText()}
 			if win.Failures > 0 {
 				row.Lead, row.Tail, row.Width = FormatOffset(win.LeadNS), FormatOffset(win.TailNS), FormatNS(win.WidthNS)
 				row.Plateau = FormatOffset(win.PlateauFromNS) + " … " + FormatOffset(win.PlateauToNS)

@@ -221,6 +221,15 @@ func (r *Report) mdWindows(w io.Writer) {
 			FormatOffset(win.LeadNS), FormatOffset(win.TailNS), FormatNS(win.WidthNS),
 			FormatOffset(win.PlateauFromNS), FormatOffset(win.PlateauToNS), Percent(win.PeakRate))
 	}
+	var models []string
+	for _, cw := range r.Windows {
+		if m := cw.ModelText(); m != "" {
+			models = append(models, fmt.Sprintf("- `%s`: %s", cw.Cell, mdText(m)))
+		}
+	}
+	if len(models) > 0 {
+		fmt.Fprintf(w, "\nWindow against latency:\n\n%s\n", strings.Join(models, "\n"))
+	}
 }
 
 // mdText escapes text for Markdown prose, list items and table cells:

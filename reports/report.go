@@ -80,6 +80,13 @@ type CellWindow struct {
 	// driver aimed at (when the records say): the range the chart shows.
 	SweepFromNS *int64 `json:"sweep_from_ns,omitempty"`
 	SweepToNS   *int64 `json:"sweep_to_ns,omitempty"`
+	// LatencyNS is the cell's path latency (one way) when it has one;
+	// ModelWidthNS the window width the model predicts for it, 2 ×
+	// latency + LagNS, the width of the same cell at zero latency (0: no
+	// such cell in the run).
+	LatencyNS    int64 `json:"latency_ns,omitempty"`
+	LagNS        int64 `json:"lag_ns,omitempty"`
+	ModelWidthNS int64 `json:"model_width_ns,omitempty"`
 }
 
 // Option configures New.
@@ -254,6 +261,7 @@ func windows(run *results.Run, binNS int64) []CellWindow {
 		}
 		out = append(out, cw)
 	}
+	latencyModel(out)
 	return out
 }
 

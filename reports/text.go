@@ -108,6 +108,9 @@ func WindowText(w io.Writer, cw CellWindow) {
 	fmt.Fprintf(w, "  leading edge %+.2fms, plateau %+.2fms..%+.2fms (peak %.0f%%), tail %+.2fms: width %.2fms\n",
 		float64(win.LeadNS)/1e6, float64(win.PlateauFromNS)/1e6, float64(win.PlateauToNS)/1e6, win.PeakRate*100,
 		float64(win.TailNS)/1e6, float64(win.WidthNS)/1e6)
+	if m := cw.ModelText(); m != "" {
+		fmt.Fprintf(w, "  %s\n", m)
+	}
 }
 
 func pctRange(lo, hi float64) string {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/racelab/racelab/proxies"
 )
@@ -108,4 +109,17 @@ func (s *Scenario) OverrideRuntime(rt string) {
 			s.Matrix.Proxy[i].Runtime = rt
 		}
 	}
+}
+
+// OverrideLatency gives every cell a path with one-way latency d between
+// the proxy and the backend (base path.latency; the latency axis is
+// dropped). The path's jitter, if any, stays.
+func (s *Scenario) OverrideLatency(d time.Duration) {
+	dd := Duration(d)
+	p := Path{Latency: &dd}
+	if s.Base.Path != nil {
+		p.Jitter = s.Base.Path.Jitter
+	}
+	s.Base.Path = &p
+	s.Matrix.Latency = nil
 }

@@ -81,9 +81,35 @@ type Cell struct {
 	// ScaleNote says why Timescale is larger than the scenario's: the
 	// proxy's idle setting has a floor (proxies.IdleFloor).
 	ScaleNote string
+	// Latency and PathJitter shape the path between the proxy and the
+	// backend (never scaled): zero latency and jitter is plain loopback.
+	Latency    time.Duration
+	PathJitter time.Duration
+	// Body, when set, is the victim's slow request body.
+	Body *CellBody
 	// Params are the cell's axis values as strings, for reports and
 	// expectation selectors.
 	Params map[string]string
+}
+
+// CellBody is a resolved slow body: Size bytes after the headers, at Rate
+// bytes a second (0: all at once) after Delay.
+type CellBody struct {
+	Size  int64
+	Rate  int64
+	Delay time.Duration
+}
+
+// Duration is how long sending the body takes.
+func (b *CellBody) Duration() time.Duration {
+	if b == nil {
+		return 0
+	}
+	d := b.Delay
+	if b.Rate > 0 {
+		d += time.Duration(float64(b.Size) / float64(b.Rate) * float64(time.Second))
+	}
+	return d
 }
 
 // AutoGap is the default deterministic-mode gap: when the backend closes
@@ -115,8 +141,14 @@ const TimerSlack = 100 * time.Millisecond
 // backend's keep-alive has run out by then, so if the proxy reuses the
 // connection, the backend closes it at the moment of reuse.
 func (c *Cell) FaultArmed(gap time.Duration) bool {
-	return c.Mode == ModeDeterministic && gap >= c.BackendKeepAlive
+	return c.Mode == ModeDeterministic && c.Fault != backends.FaultNone && gap >= c.BackendKeepAlive
 }
+
+// FaultNatural is the fault setting that forces nothing: the backend's
+// real keep-alive timer closes idle connections, and the race happens, or
+// not, by timing alone (deterministic mode's gaps, jittered, spread
+// around the keep-alive).
+const FaultNatural = "none"
 
 // TrialBudget estimates the time one trial takes, for bounds and ETAs.
 func (c *Cell) TrialBudget() time.Duration {
@@ -126,9 +158,9 @@ func (c *Cell) TrialBudget() time.Duration {
 		for _, o := range c.Offsets {
 			maxOff = max(maxOff, o)
 		}
-		return c.BackendKeepAlive + maxOff + c.ResponseDelay + overhead
+		return c.BackendKeepAlive + maxOff + c.ResponseDelay + overhead + 4*c.Latency + c.Body.Duration()
 	}
-	return c.Gap + c.Jitter + 2*c.ResponseDelay + overhead
+	return c.Gap + c.Jitter + 2*c.ResponseDelay + overhead + 4*c.Latency + c.Body.Duration()
 }
 
 // Rand returns the cell's seeded random source.
@@ -161,6 +193,9 @@ func proxyLabel(p Proxy, config string) string {
 	}
 	if p.Variant == string(proxies.VariantDefaults) {
 		s += "(defaults)"
+	}
+	if p.RequestBuffering != "" {
+		s += "(buffering " + p.RequestBuffering + ")"
 	}
 	if p.Runtime == string(proxies.RuntimeContainer) {
 		s += "@container"

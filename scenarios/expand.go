@@ -46,6 +46,16 @@ func (m *Matrix) axes() []axis {
 	add("preset", "preset", len(m.Preset), func(s *Settings, i int) { s.Backend.Preset = m.Preset[i] }, func(i int) string { return m.Preset[i] })
 	add("backend", "backend", len(m.Backend), func(s *Settings, i int) { s.Backend = m.Backend[i] },
 		func(i int) string { return m.Backend[i].Label() })
+	add("latency", "latency", len(m.Latency), func(s *Settings, i int) {
+		d := m.Latency[i]
+		p := Path{Latency: &d}
+		if s.Path != nil {
+			p.Jitter = s.Path.Jitter
+		}
+		s.Path = &p
+	}, func(i int) string { return "latency=" + m.Latency[i].String() })
+	add("body", "body", len(m.Body), func(s *Settings, i int) { b := m.Body[i]; s.Body = &b },
+		func(i int) string { return m.Body[i].Label() })
 	return out
 }
 
@@ -349,8 +359,10 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 		bad(at("mode", "base.mode"), "mode %q: want deterministic or timing", st.Mode)
 	}
 	c.Fault = backends.FaultKind(orDefault(st.Fault, string(backends.FaultCloseOnReuse)))
-	if c.Fault != backends.FaultCloseOnReuse && c.Fault != backends.FaultProcessedThenDropped {
-		bad(at("fault", "base.fault"), "fault %q: want close-on-reuse or processed-then-dropped", st.Fault)
+	if st.Fault == FaultNatural {
+		c.Fault = backends.FaultNone
+	} else if c.Fault != backends.FaultCloseOnReuse && c.Fault != backends.FaultProcessedThenDropped {
+		bad(at("fault", "base.fault"), "fault %q: want close-on-reuse, processed-then-dropped or none", st.Fault)
 	}
 	if st.Jitter != nil {
 		if st.Jitter.D() < 0 {
@@ -366,6 +378,10 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 				bad("base.gap", "gap must not be negative")
 			}
 			c.Gap = sc(st.Gap.D())
+		} else if c.Fault == backends.FaultNone {
+			// The natural race: gaps spread evenly around the backend's
+			// keep-alive.
+			c.Gap = max(c.BackendKeepAlive-c.Jitter/2, 0)
 		} else {
 			c.Gap = AutoGap(c.BackendKeepAlive, c.ProxyIdle)
 			c.GapAuto = true
@@ -387,10 +403,15 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 			} else if n := (sw.To.D()-sw.From.D())/sw.Step.D() + 1; n > 1000 {
 				bad("base.sweep", "sweep has %d offsets: at most 1000", n)
 			} else {
+				from, step := sw.From.D(), sw.Step.D()
+				if lat := pathLatency(st); sw.AroundLatency && lat > 0 && n > 1 {
+					from -= lat
+					step = (sw.To.D() + lat - from) / (n - 1)
+				}
 				// By count, not by o += step: near the largest duration
 				// the sum would overflow and the loop never end.
 				for i := time.Duration(0); i < n; i++ {
-					c.Offsets = append(c.Offsets, sw.From.D()+i*sw.Step.D())
+					c.Offsets = append(c.Offsets, from+i*step)
 				}
 			}
 		}
@@ -448,6 +469,70 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 		c.ResponseDelay = sc(b.ResponseDelay.D())
 	}
 
+	if st.Path != nil {
+		lp := at("latency", "base.path.latency")
+		if st.Path.Latency != nil {
+			c.Latency = st.Path.Latency.D()
+		}
+		if st.Path.Jitter != nil {
+			c.PathJitter = st.Path.Jitter.D()
+		}
+		switch {
+		case c.Latency < 0:
+			bad(lp, "latency must not be negative")
+		case c.Latency > MaxLatency:
+			bad(lp, "latency %s: at most %s (one way)", FormatDuration(c.Latency), FormatDuration(MaxLatency))
+		}
+		switch {
+		case c.PathJitter < 0:
+			bad("base.path.jitter", "jitter must not be negative")
+		case c.PathJitter > MaxLatency:
+			bad("base.path.jitter", "jitter %s: at most %s", FormatDuration(c.PathJitter), FormatDuration(MaxLatency))
+		}
+		if c.Latency > 0 && b.Down {
+			bad(lp, "a path with latency needs a backend: backend.down has none")
+		}
+	}
+
+	if st.Body != nil {
+		bp := at("body", "base.body")
+		b := st.Body
+		cb := &CellBody{Size: b.Size, Rate: b.Rate}
+		if b.Delay != nil {
+			cb.Delay = b.Delay.D()
+		}
+		switch {
+		case b.Size <= 0 || b.Size > MaxBodySize:
+			bad(bp+".size", "size %d: want 1..%d bytes", b.Size, MaxBodySize)
+		case b.Rate < 0:
+			bad(bp+".rate", "rate must not be negative")
+		case b.Rate == 0 && b.Delay == nil:
+			bad(bp, "a slow body needs rate (bytes a second) or delay")
+		case b.Rate > 0 && b.Delay != nil:
+			bad(bp, "give rate or delay, not both")
+		case cb.Delay < 0:
+			bad(bp+".delay", "delay must not be negative")
+		case cb.Duration() > time.Minute:
+			bad(bp, "the body takes %s to send: at most 1m", FormatDuration(cb.Duration()))
+		}
+		switch c.Method {
+		case "GET", "HEAD", "OPTIONS", "DELETE", "TRACE":
+			bad(bp, "method %s sends no body: use POST, PUT or PATCH", c.Method)
+		}
+		c.Body = cb
+	}
+	switch c.Proxy.RequestBuffering {
+	case "", "on", "off":
+	default:
+		bad(pp+".request_buffering", "request_buffering %q: want on or off", c.Proxy.RequestBuffering)
+	}
+	if c.Proxy.RequestBuffering != "" && c.Proxy.Kind != string(proxies.KindNginx) && c.Proxy.Kind != string(proxies.KindHAProxy) {
+		bad(pp+".request_buffering", "request_buffering is an nginx or HAProxy setting")
+	}
+	if c.Proxy.RequestBuffering != "" && c.Proxy.Config != "" {
+		bad(pp+".request_buffering", "a proxy config file decides its own request buffering")
+	}
+
 	// Params speak the scenario's own (unscaled) values: selectors and
 	// reports match what the user wrote.
 	c.Params = map[string]string{
@@ -466,6 +551,9 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	}
 	if c.Mode == ModeDeterministic {
 		c.Params["fault"] = string(c.Fault)
+		if c.Fault == backends.FaultNone {
+			c.Params["fault"] = FaultNatural
+		}
 		c.Params["gap"] = FormatDuration(time.Duration(math.Round(float64(c.Gap) / scale)))
 	}
 	if c.Preset != "" {
@@ -476,6 +564,19 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	}
 	if lbl := b.Label(); lbl != "default" || paths["backend"] != "" {
 		c.Params["backend"] = lbl
+	}
+	if st.Body != nil {
+		c.Params["body"] = st.Body.Label()
+	}
+	if c.Proxy.RequestBuffering != "" {
+		c.Params["request_buffering"] = c.Proxy.RequestBuffering
+	}
+	if st.Path != nil || paths["latency"] != "" {
+		// Latency is never scaled: the parameter is what runs.
+		c.Params["latency"] = FormatDuration(c.Latency)
+		if c.PathJitter > 0 {
+			c.Params["path_jitter"] = FormatDuration(c.PathJitter)
+		}
 	}
 	if c.Proxy.Config != "" {
 		// The file decides the proxy's idle timeout, retries and reuse:
@@ -495,6 +596,14 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	return c, probs
 }
 
+// pathLatency is the settings' path latency (0: none or negative).
+func pathLatency(st Settings) time.Duration {
+	if st.Path == nil || st.Path.Latency == nil || st.Path.Latency.D() < 0 {
+		return 0
+	}
+	return st.Path.Latency.D()
+}
+
 // DefaultOffsets sweep the natural race window: -0.5ms to +3ms around the
 // backend's idle deadline in 250µs steps (design.md: the window is about
 // 3ms wide whatever the timeout).
@@ -511,7 +620,15 @@ var paramNames = map[string]bool{
 	"proxy": true, "kind": true, "version": true, "variant": true, "proxy_idle": true, "backend_keepalive": true, "margin": true, "retry": true,
 	"method": true, "client": true, "close": true, "mode": true, "fault": true, "gap": true,
 	"preset": true, "reuse": true, "backend": true, "config": true, "upstream": true,
+	"latency": true, "path_jitter": true, "body": true, "request_buffering": true,
 }
+
+// MaxBodySize bounds a slow body: 64 MiB.
+const MaxBodySize = 64 << 20
+
+// MaxLatency bounds a path's one-way latency: a second is far beyond any
+// network a proxy and its backend share.
+const MaxLatency = time.Second
 
 func sortedKeys(m map[string]bool) []string {
 	out := make([]string, 0, len(m))

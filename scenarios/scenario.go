@@ -1,5 +1,7 @@
 package scenarios
 
+import "fmt"
+
 // Scenario is a named experiment: base settings, matrix axes and
 // expectations. The Go structs are the source of truth for the YAML.
 type Scenario struct {
@@ -47,6 +49,12 @@ type Proxy struct {
 	Variant string `yaml:"variant,omitempty"`
 	// Reuse is HAProxy's http-reuse mode: always (default) or safe.
 	Reuse string `yaml:"reuse,omitempty"`
+	// RequestBuffering (nginx, HAProxy): on — the proxy reads the whole
+	// request body before it sends the request upstream (nginx
+	// proxy_request_buffering on, HAProxy option http-buffer-request) —
+	// or off, streaming it. Default: the proxy's own (nginx on, HAProxy
+	// off).
+	RequestBuffering string `yaml:"request_buffering,omitempty"`
 	// Config is the user's own configuration file for kind nginx, haproxy
 	// or envoy, run instead of a rendered one. A relative path is relative
 	// to the scenario file's directory (a built-in scenario's: the working
@@ -102,8 +110,10 @@ type Settings struct {
 	Close string `yaml:"close,omitempty"`
 	// Mode: deterministic (default) or timing.
 	Mode string `yaml:"mode,omitempty"`
-	// Fault (deterministic mode): close-on-reuse (default) or
-	// processed-then-dropped.
+	// Fault (deterministic mode): close-on-reuse (default),
+	// processed-then-dropped, or none: the backend's real keep-alive timer
+	// and nothing forced, with the gap (default: the keep-alive minus half
+	// the jitter) spread by jitter around it — the natural race.
 	Fault string `yaml:"fault,omitempty"`
 	// Gap (deterministic mode) is the idle gap between the priming
 	// response and the victim request. Default: just past the backend's
@@ -124,6 +134,41 @@ type Settings struct {
 	MaxTrials       int     `yaml:"max_trials,omitempty"`
 	TargetHalfWidth float64 `yaml:"target_half_width,omitempty"`
 	Backend         Backend `yaml:"backend,omitempty"`
+	// Path is the network between the proxy and the backend: latency and
+	// jitter (never scaled by the timescale). Default: loopback, no delay.
+	Path *Path `yaml:"path,omitempty"`
+	// Body sends the victim's request body slowly after its headers (a
+	// method with a body, such as POST). Never scaled by the timescale.
+	Body *Body `yaml:"body,omitempty"`
+}
+
+// Body is a victim request body sent slowly: Size bytes, at Rate bytes a
+// second, or all at once after Delay. Give Rate or Delay, not both.
+type Body struct {
+	Size  int64     `yaml:"size"`
+	Rate  int64     `yaml:"rate,omitempty"`
+	Delay *Duration `yaml:"delay,omitempty"`
+}
+
+// Label names a body compactly: "1048576B@262144Bps", "1024B+50ms".
+func (b Body) Label() string {
+	switch {
+	case b.Rate > 0:
+		return fmt.Sprintf("%dB@%dBps", b.Size, b.Rate)
+	case b.Delay != nil:
+		return fmt.Sprintf("%dB+%s", b.Size, b.Delay)
+	}
+	return fmt.Sprintf("%dB", b.Size)
+}
+
+// Path is the network path between the proxy and the backend.
+type Path struct {
+	// Latency is the one-way delay, the same in both directions: data,
+	// FIN and RST each arrive this much later, in order.
+	Latency *Duration `yaml:"latency,omitempty"`
+	// Jitter spreads each segment's delay over latency ± jitter (seeded;
+	// order is kept).
+	Jitter *Duration `yaml:"jitter,omitempty"`
 }
 
 // Sweep is a range of timing-mode offsets.
@@ -131,6 +176,12 @@ type Sweep struct {
 	From Duration `yaml:"from"`
 	To   Duration `yaml:"to"`
 	Step Duration `yaml:"step"`
+	// AroundLatency widens the sweep by the cell's path latency on both
+	// sides (from - latency to to + latency), with the step grown so that
+	// the number of offsets stays that of from..to: with latency the race
+	// window is about [-latency, +latency + the proxy's lag] around the
+	// backend's idle deadline.
+	AroundLatency bool `yaml:"around_latency,omitempty"`
 }
 
 // Matrix axes: every combination of the listed values becomes a cell.
@@ -150,6 +201,10 @@ type Matrix struct {
 	// Backend replaces base.backend per cell: residual-race knobs such as
 	// max_requests or restart_every.
 	Backend []Backend `yaml:"backend,omitempty"`
+	// Latency replaces path.latency per cell: [0ms, 1ms, 5ms, 20ms].
+	Latency []Duration `yaml:"latency,omitempty"`
+	// Body replaces base.body per cell.
+	Body []Body `yaml:"body,omitempty"`
 }
 
 // Expectation is a verdict a run is gated on: for every cell that matches

@@ -167,9 +167,9 @@ func TestDemoWithoutNginx(t *testing.T) {
 // HAProxy (the version ladder, which needs containers, has its own test).
 func TestBuiltinsGreen(t *testing.T) {
 	t.Parallel()
-	trials := map[string]string{"race-window": "150", "residual": "30"}
+	trials := map[string]string{"race-window": "150", "residual": "30", "latency-window": "99", "natural-race": "24"}
 	for _, kind := range []proxies.Kind{proxies.KindGo, proxies.KindNginx, proxies.KindHAProxy} {
-		for _, name := range []string{"six-step", "duplicates", "margin-sweep", "retry-boundary", "production", "residual", "race-window"} {
+		for _, name := range []string{"six-step", "duplicates", "margin-sweep", "retry-boundary", "production", "residual", "race-window", "latency-window", "natural-race"} {
 			t.Run(string(kind)+"/"+name, func(t *testing.T) {
 				t.Parallel()
 				requireProxy(t, kind)
@@ -185,7 +185,7 @@ func TestBuiltinsGreen(t *testing.T) {
 				if !strings.Contains(out, "PASS") {
 					t.Fatalf("no expectation checked:\n%s", out)
 				}
-				if name == "race-window" && !strings.Contains(out, "width") {
+				if (name == "race-window" || name == "latency-window") && !strings.Contains(out, "width") {
 					t.Errorf("no race window reported:\n%s", out)
 				}
 			})

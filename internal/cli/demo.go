@@ -34,15 +34,24 @@ func runDemo(ctx context.Context, e *env, args []string) int {
   racelab demo --proxy go -o demo.jsonl
   racelab demo --pcap pcaps    # each failing trial's packets, for Wireshark
   racelab demo --proxy-from nginx:/etc/nginx/nginx.conf --upstream api   # your own file
+  racelab demo --natural       # nothing forced: the race at 20ms between proxy and backend
 `)
 	var f runFlags
 	f.register(fs, true)
+	natural := fs.Bool("natural", false, "reproduce the race with no forced close: the backend's real keep-alive timer, idle gaps jittered around it, 20ms of latency between proxy and backend (against loopback), and margins below and above the round trip")
 	if code, ok := parse(e, fs, args); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
 		e.errorf("demo takes no arguments")
 		return ExitUsage
+	}
+	if *natural {
+		if f.proxyFrom != "" {
+			e.errorf("--natural runs racelab's own configuration: drop --proxy-from")
+			return ExitUsage
+		}
+		return demoNatural(ctx, e, &f)
 	}
 	if f.proxyFrom != "" {
 		return demoConfig(ctx, e, &f)
@@ -168,6 +177,55 @@ func demoConfig(ctx context.Context, e *env, f *runFlags) int {
 		return ExitFail
 	}
 	if !rep.Passed() {
+		return ExitFail
+	}
+	return ExitOK
+}
+
+// demoNatural is demo --natural: the natural-race scenario (no forced
+// close, 20ms of latency against loopback, margins below and above the
+// round trip) with the same evidence as the other demo: counts per cell,
+// one failure's backend and proxy evidence, and the verdicts.
+func demoNatural(ctx context.Context, e *env, f *runFlags) int {
+	f.proxy = demoProxy(e, f.proxy)
+	sc, err := scenarios.LoadBuiltin("natural-race")
+	if err != nil {
+		e.errorf("%v", err)
+		return ExitFail
+	}
+	if err := f.apply(sc); err != nil {
+		e.errorf("%v", err)
+		return ExitUsage
+	}
+	if code, ok := preflight(ctx, e, sc, 0, 0); !ok {
+		return code
+	}
+	fmt.Fprintf(e.stderr, "running natural-race on %s...\n", f.proxy)
+	run, path, err := execute(ctx, e, sc, f)
+	if run == nil {
+		e.errorf("%v", err)
+		return ExitFail
+	}
+	var sample *results.Record
+	proxyDesc := f.proxy
+	for _, c := range run.Cells {
+		if sample == nil && c.Params["latency"] != "0s" && strings.HasPrefix(c.Params["margin"], "-") {
+			if rec, ok := reports.SampleFailure(c.Records()); ok && rec.Attributed {
+				sample = &rec
+			}
+		}
+		if v := c.Proxy["version"]; v != "" {
+			proxyDesc = fmt.Sprintf("%s %s", c.Proxy["kind"], v)
+		}
+	}
+	reports.NaturalDemoText(e.stdout, proxyDesc, run.Summaries(), sample)
+	reports.VerdictsText(e.stdout, run.Verdicts)
+	fmt.Fprintf(e.stdout, "\nresults: %s\n", path)
+	if err := errors.Join(err, run.Err()); err != nil {
+		e.errorf("%v", err)
+		return ExitFail
+	}
+	if !results.AllPass(run.Verdicts) {
 		return ExitFail
 	}
 	return ExitOK

@@ -35,6 +35,8 @@ type runFlags struct {
 	// trials' packets go.
 	wire bool
 	pcap string
+	// latency (run only) replaces every cell's path latency.
+	latency string
 }
 
 func (f *runFlags) register(fs *flag.FlagSet, demo bool) {
@@ -53,6 +55,7 @@ func (f *runFlags) register(fs *flag.FlagSet, demo bool) {
 	fs.StringVar(&f.pcap, "pcap", "", "write each failing trial's reused connection to `DIR`/RUN_CELL_SEQ.pcap, for Wireshark or tshark -r (implies --wire)")
 	if !demo {
 		fs.StringVar(&f.shard, "shard", "", "run shard K of N of the cells (K/N), for CI jobs that split a matrix")
+		fs.StringVar(&f.latency, "latency", "", "one-way latency `DUR` between proxy and backend for every cell (like 5ms; replaces path.latency and the latency axis; never scaled)")
 	}
 }
 
@@ -111,6 +114,16 @@ func (f *runFlags) apply(sc *scenarios.Scenario) error {
 		if st, err := os.Stat(f.pcap); err == nil && !st.IsDir() {
 			return fmt.Errorf("--pcap %s: not a directory", f.pcap)
 		}
+	}
+	if f.latency != "" {
+		d, err := scenarios.ParseDuration(f.latency)
+		if err != nil {
+			return fmt.Errorf("--latency: %w", err)
+		}
+		if d < 0 || d > scenarios.MaxLatency {
+			return fmt.Errorf("--latency %s: want 0 to %s", f.latency, scenarios.FormatDuration(scenarios.MaxLatency))
+		}
+		sc.OverrideLatency(d)
 	}
 	return nil
 }
@@ -171,6 +184,7 @@ func runRun(ctx context.Context, e *env, args []string) int {
   racelab run matrix.yaml -o out.jsonl --parallel 2
   racelab run matrix.yaml --shard 1/4       # a CI job's quarter of the cells
   racelab run six-step --pcap pcaps         # failing trials' packets: tshark -r pcaps/RUN_CELL_SEQ.pcap
+  racelab run race-window --latency 5ms     # 5ms one way between proxy and backend
 `)
 	var f runFlags
 	f.register(fs, false)

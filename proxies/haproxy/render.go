@@ -82,8 +82,11 @@ type configParams struct {
 	ClientTimeout  string
 	PurgeDelay     string // empty: HAProxy's default (5s)
 	Reuse          string
-	Retries        int
-	RetryOn        string
+	// BufferRequest renders option http-buffer-request (request
+	// buffering on); off is HAProxy's default.
+	BufferRequest bool
+	Retries       int
+	RetryOn       string
 	// DisableL7 renders "http-request disable-l7-retry" for methods other
 	// than GET, HEAD and OPTIONS.
 	DisableL7 bool
@@ -116,6 +119,9 @@ frontend fe
     default_backend be
 
 backend be
+{{- if .BufferRequest}}
+    option http-buffer-request
+{{- end}}
 {{- if .Explicit}}
     http-reuse {{.Reuse}}
     retries {{.Retries}}
@@ -169,6 +175,13 @@ func renderConfig(spec proxies.Spec, dir string) (string, error) {
 	}
 	if p.Reuse == "" {
 		p.Reuse = "always"
+	}
+	switch spec.RequestBuffering {
+	case "on":
+		p.BufferRequest = true
+	case "", "off":
+	default:
+		return "", fmt.Errorf("request buffering %q: want on or off", spec.RequestBuffering)
 	}
 	if spec.IdleTimeout > 0 {
 		p.PurgeDelay = duration(spec.IdleTimeout)

@@ -63,6 +63,9 @@ type confData struct {
 	ResponseTimeout string
 	ConnectTimeout  string
 	NextUpstream    string
+	// RequestBuffering is proxy_request_buffering's value ("": not
+	// rendered, nginx's default on).
+	RequestBuffering string
 }
 
 // Render renders spec into a bundle for dir: nginx.conf, the temp
@@ -136,6 +139,12 @@ func newConfData(spec proxies.Spec, dir string, root bool) (confData, error) {
 		RequestIDVar: requestIDVar,
 		Listen:       listen,
 		Upstream:     upstream,
+	}
+	switch spec.RequestBuffering {
+	case "", "on", "off":
+		d.RequestBuffering = spec.RequestBuffering
+	default:
+		errs = append(errs, fmt.Errorf("request buffering %q: want on or off", spec.RequestBuffering))
 	}
 	if d.Variant == "" {
 		d.Variant = string(proxies.VariantExplicit)
