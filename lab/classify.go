@@ -35,6 +35,9 @@ type observation struct {
 	primeDone time.Time
 	// proxyIdle is the proxy's upstream idle timeout as run (0: unknown).
 	proxyIdle time.Duration
+	// gap is the idle gap the victim was scheduled to leave after (0:
+	// not known).
+	gap time.Duration
 	// requestID is the victim's request id.
 	requestID string
 	// newConnAfterClose: the backend accepted a connection between the
@@ -165,6 +168,15 @@ func notReused(o observation, b *results.BackendEvidence) (string, bool) {
 		return "", false
 	}
 	idleAtSend := o.resp.Sent.Sub(o.primeDone)
+	if o.gap > 0 && o.proxyIdle > 0 && o.gap < o.proxyIdle && idleAtSend >= o.proxyIdle &&
+		!o.primeDone.IsZero() && pc.Time.Before(o.resp.Sent) {
+		// Scheduled inside the proxy's idle timeout, the victim left past
+		// it (a busy machine woke the client late), after the proxy had
+		// retired the pooled connection by its own timer: the trial did
+		// not test the race, and its success is not a fix.
+		return fmt.Sprintf("the victim left %s after the priming response, not %s as scheduled: past the proxy's %s idle timeout, after the proxy retired pooled conn %d, so it went on conn %d and did not test the race",
+			fmtDur(idleAtSend), fmtDur(o.gap), o.proxyIdle, o.pooled, b.Conns[0]), true
+	}
 	if since := pc.Time.Sub(o.resp.Sent); since >= 0 && !o.primeDone.IsZero() &&
 		(o.proxyIdle == 0 || idleAtSend < o.proxyIdle) {
 		// Still open when the request left, before the proxy's idle

@@ -182,7 +182,7 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 	v := classify(observation{
 		resp: resp, events: cr.victimEvents(rec.RequestID), pooled: pooled,
 		pooledClose: pooledClose, proxy: proxyEv, requestID: rec.RequestID, window: cr.cfg.attributionWindow + pathAttributionSlack(c),
-		armed: rec.FaultArmed, primeDone: anchor, proxyIdle: cr.proxyIdle,
+		armed: rec.FaultArmed, primeDone: anchor, proxyIdle: cr.proxyIdle, gap: gap,
 		newConnAfterClose: pooledClose != nil && cr.acceptedBetween(from, pooledClose.Time, resp.Done),
 	})
 	rec.Outcome, rec.Attributed, rec.Attribution = v.outcome, v.attributed, v.attribution
