@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/racelab/racelab/backends"
@@ -34,6 +35,9 @@ type cellRun struct {
 	// generation counts backend starts (restarts included).
 	generation int
 	waits      evidenceWaits
+	// unexpressed is what the cell asks that its proxy cannot do
+	// (proxies.Bundle.Unexpressed), for the cell's note.
+	unexpressed []string
 	// syncPath is the proxy's evidence barrier (proxies.Bundle.SyncPath),
 	// empty when it has none.
 	syncPath string
@@ -85,7 +89,7 @@ func runCell(ctx context.Context, cell *scenarios.Cell, cfg *config, out *result
 			res.Err = errors.Join(res.Err, fmt.Errorf("panic: %v", p))
 		}
 		res.Err = errors.Join(res.Err, cr.stop())
-		end := results.Cell{Type: results.TypeCellEnd, ID: cell.ID, Proxy: proxy, Note: reuseNote(res.Result.Summary()),
+		end := results.Cell{Type: results.TypeCellEnd, ID: cell.ID, Proxy: proxy, Note: cellNote(res.Result.Summary(), cr.unexpressed),
 			Config: cr.config}
 		if res.Err != nil {
 			end.Error = res.Err.Error()
@@ -170,6 +174,7 @@ func (cr *cellRun) start(ctx context.Context) error {
 	cr.client = newClient(p.Addr(), c.Client == scenarios.ClientPersistent)
 	if r, ok := p.(proxies.Rendered); ok && r.Bundle() != nil {
 		cr.syncPath = r.Bundle().SyncPath
+		cr.unexpressed = r.Bundle().Unexpressed
 	}
 	if spec.Config != nil {
 		if err := cr.useConfig(p); err != nil {
@@ -347,6 +352,19 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// cellNote is a cell's note: what its proxy cannot express of it, then
+// reuseNote.
+func cellNote(s results.Summary, unexpressed []string) string {
+	var parts []string
+	for _, u := range unexpressed {
+		parts = append(parts, "not expressible on this proxy: "+u)
+	}
+	if n := reuseNote(s); n != "" {
+		parts = append(parts, n)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // reuseNote says, for a cell's cell_end line, when victims did not go out

@@ -9,6 +9,8 @@ import (
 	"github.com/racelab/racelab/internal/images"
 	"github.com/racelab/racelab/internal/process"
 	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/proxies/apache"
+	"github.com/racelab/racelab/proxies/caddy"
 	"github.com/racelab/racelab/proxies/envoy"
 	"github.com/racelab/racelab/proxies/haproxy"
 	"github.com/racelab/racelab/proxies/nginx"
@@ -19,6 +21,8 @@ func init() {
 	registerAdapter(nginx.Adapter{})
 	registerAdapter(haproxy.Adapter{})
 	registerAdapter(envoy.Adapter{})
+	registerAdapter(caddy.Adapter{})
+	registerAdapter(apache.Adapter{})
 	registerLauncher(proxies.RuntimeProcess, launchProcess)
 	registerLauncher(proxies.RuntimeContainer, launchContainer)
 }

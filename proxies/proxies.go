@@ -17,6 +17,8 @@ const (
 	KindNginx   Kind = "nginx"
 	KindHAProxy Kind = "haproxy"
 	KindEnvoy   Kind = "envoy"
+	KindCaddy   Kind = "caddy"
+	KindApache  Kind = "apache"
 )
 
 // Retry is a proxy's retry policy for a failed upstream connection.
@@ -204,6 +206,10 @@ type Bundle struct {
 	// request whose outcome the client had seen before sending it, and a
 	// request with no line by then has none coming.
 	SyncPath string
+	// Unexpressed lists, one phrase each, what the spec asks that this
+	// proxy cannot do, so a cell says so instead of pretending ("retry
+	// off: ..."). The lab puts them in the cell's note.
+	Unexpressed []string
 
 	// For a user's configuration (Spec.Config): every change racelab
 	// made to it, the request route to the upstream under test, and the

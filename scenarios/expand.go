@@ -250,9 +250,10 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	c := Cell{Proxy: withProxyDefaults(st.Proxy), Timescale: scale}
 	pp := at("proxy", "base.proxy")
 	switch proxies.Kind(c.Proxy.Kind) {
-	case proxies.KindGo, proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy:
+	case proxies.KindGo, proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy,
+		proxies.KindCaddy, proxies.KindApache:
 	default:
-		bad(pp+".kind", "proxy kind %q: want go, nginx, haproxy or envoy", c.Proxy.Kind)
+		bad(pp+".kind", "proxy kind %q: want go, nginx, haproxy, envoy, caddy or apache", c.Proxy.Kind)
 	}
 	switch proxies.Runtime(c.Proxy.Runtime) {
 	case proxies.RuntimeEmbedded:

@@ -35,7 +35,7 @@ type runFlags struct {
 
 func (f *runFlags) register(fs *flag.FlagSet, demo bool) {
 	fs.StringVar(&f.out, "o", "", "write results (JSON lines) to this file (default racelab-results/<scenario>-<run>.jsonl)")
-	fs.StringVar(&f.proxy, "proxy", "", "run on this proxy kind instead of the scenario's: go, nginx, haproxy, envoy")
+	fs.StringVar(&f.proxy, "proxy", "", "run on this proxy kind instead of the scenario's: go, nginx, haproxy, envoy, caddy, apache")
 	fs.StringVar(&f.version, "proxy-version", "", "proxy version (container images)")
 	fs.StringVar(&f.runtime, "runtime", "", "runtime for external proxies: process or container")
 	fs.StringVar(&f.proxyFrom, "proxy-from", "", "run your own proxy configuration, `KIND:PATH` (nginx, haproxy, envoy): the file as written, with racelab's substitutions listed in the results")
