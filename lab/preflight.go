@@ -134,6 +134,11 @@ func (c *checker) check(ctx context.Context, cells []scenarios.Cell) error {
 				add("proxy kind "+p.Kind, "this build has no adapter for it", cell.ID)
 				continue
 			}
+			if p.Version != "" {
+				if _, err := process.LookVersioned(a, p.Version); err == nil {
+					continue
+				}
+			}
 			if _, err := c.lookPath(a); err != nil {
 				add(a.Binary()+" binary", c.installHint(kind, a.Binary()), cell.ID)
 			}

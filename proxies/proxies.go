@@ -271,6 +271,14 @@ type Adapter interface {
 	Image(version string) string
 }
 
+// VersionFallback is an Adapter whose version command may not know the
+// version (a Caddy built with go install prints "unknown"): when
+// ParseVersion fails on its output, the runtime runs FallbackVersionArgs
+// and parses that output instead.
+type VersionFallback interface {
+	FallbackVersionArgs() []string
+}
+
 // Rendered is an Instance that runs a rendered Bundle (the process and
 // container runtimes): its route, changes and effective settings tell
 // what a user's configuration became.

@@ -29,11 +29,24 @@ func (Adapter) Binary() string { return "caddy" }
 // "v2.11.9 h1:..." from one built with go install.
 func (Adapter) VersionArgs() []string { return []string{"version"} }
 
-var versionRE = regexp.MustCompile(`(?m)^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)\b`)
+// FallbackVersionArgs make caddy print its build information, whose
+// "mod github.com/caddyserver/caddy/v2 v2.11.9" line carries the version
+// when caddy version prints "unknown" (a binary built with go install
+// github.com/caddyserver/caddy/v2/cmd/caddy@VERSION).
+func (Adapter) FallbackVersionArgs() []string { return []string{"build-info"} }
 
-// ParseVersion reads the version from the output of caddy version.
+var (
+	versionRE   = regexp.MustCompile(`(?m)^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)\b`)
+	buildInfoRE = regexp.MustCompile(`(?m)^mod\s+github\.com/caddyserver/caddy/v2\s+v(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)\s`)
+)
+
+// ParseVersion reads the version from the output of caddy version, or
+// from the mod line of caddy build-info.
 func (Adapter) ParseVersion(output string) (string, error) {
 	m := versionRE.FindStringSubmatch(output)
+	if m == nil {
+		m = buildInfoRE.FindStringSubmatch(output)
+	}
 	if m == nil {
 		return "", fmt.Errorf("parse caddy version: none in %q", proxies.FirstLine(output))
 	}
