@@ -26,12 +26,14 @@ const imagePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 var suiteName = regexp.MustCompile(`^[a-z][a-z0-9]*$`)
 
 // Build makes the image of a Debian suite with no registry: debootstrap
-// bootstraps the suite with nginx and HAProxy into a temporary root
+// bootstraps the suite with the proxies' packages (Packages) into a temporary root
 // filesystem (mode 0700, removed afterwards), which is slimmed, read for
 // the proxy versions inside and imported into the local engine as
 // racelab/proxies:<suite>, also tagged racelab/nginx:<version> and
-// racelab/haproxy:<version>. An image that exists already is returned as
-// it is unless WithForce is given. Building needs root, debootstrap and a
+// racelab/haproxy:<version> and so on for each of Kinds. An image that
+// exists already is returned as it is unless WithForce is given or it was
+// built with another package set (LabelPackages), such as an older
+// image without Caddy, Apache, Varnish and Squid. Building needs root, debootstrap and a
 // Debian mirror: WithMirror's, else the one Mirror finds.
 func Build(ctx context.Context, suite string, opts ...Option) (Image, error) {
 	o := buildOptions{logger: slog.New(slog.DiscardHandler), progress: io.Discard}
@@ -51,11 +53,16 @@ func Build(ctx context.Context, suite string, opts ...Option) (Image, error) {
 	defer unlock()
 	if !o.force {
 		s, err := container.InspectImage(ctx, ref)
-		if err == nil {
+		switch {
+		case err == nil && s.Labels[LabelPackages] == packagesLabel():
 			o.logger.Info("reusing image", "ref", ref, "id", s.ID)
 			return imageFrom(s), nil
-		}
-		if !errors.Is(err, container.ErrImageNotFound) {
+		case err == nil:
+			// Built with another package set (an older racelab's): it
+			// lacks proxies this one runs.
+			o.logger.Info("rebuilding image: its package set differs", "ref", ref, "id", s.ID,
+				"has", s.Labels[LabelPackages], "want", packagesLabel())
+		case !errors.Is(err, container.ErrImageNotFound):
 			return Image{}, fmt.Errorf("build image %s: %w", suite, err)
 		}
 	}
@@ -88,9 +95,7 @@ func Build(ctx context.Context, suite string, opts ...Option) (Image, error) {
 }
 
 func build(ctx context.Context, o buildOptions, debootstrap, suite, mirror, rootfs string) (Image, error) {
-	// The nginx package holds the binary from bookworm on (nginx-light
-	// and friends add modules on top of it).
-	pkgs := []string{"nginx", "haproxy"}
+	pkgs := Packages
 	args := []string{"--variant=minbase", "--include=" + strings.Join(pkgs, ","), suite, rootfs, mirror}
 	o.logger.Info("bootstrapping", "suite", suite, "mirror", mirror, "packages", pkgs)
 	start := time.Now()
@@ -105,10 +110,11 @@ func build(ctx context.Context, o buildOptions, debootstrap, suite, mirror, root
 	changes := []string{
 		"ENV PATH=" + imagePath,
 		"LABEL " + LabelSuite + "=" + suite,
+		"LABEL " + LabelPackages + "=" + packagesLabel(),
 	}
 	versions := map[string]string{}
 	fsys := os.DirFS(rootfs)
-	for _, kind := range []proxies.Kind{proxies.KindNginx, proxies.KindHAProxy} {
+	for _, kind := range Kinds {
 		pkg, deb, err := installedPackage(fsys, proxyBinaries[kind])
 		if err != nil {
 			return Image{}, err
