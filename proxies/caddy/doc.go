@@ -10,8 +10,7 @@
 //
 //	off         no lb_retries (Caddy's default)
 //	idempotent  lb_retries 1, lb_retry_match method GET HEAD OPTIONS
-//	all         lb_retries 1, lb_retry_match every method, request_buffers
-//	            64 KiB so a retried POST sends its body again
+//	all         lb_retries 1, lb_retry_match every method
 //
 // Without lb_retry_match Caddy retries only GET after a connection was
 // made. Under every policy, Go's HTTP transport inside Caddy retries a
@@ -29,7 +28,7 @@
 // it. ParseLog matches them to a request by the X-Racelab-Request-Id
 // header Caddy logs, or by the id in the path.
 //
-// Requirements: Caddy 2.6 or later (lb_retries, request_buffers). Debian
+// Requirements: Caddy 2.6 or later (lb_retries). Debian
 // bookworm ships 2.6.2; a current release builds with go install
 // github.com/caddyserver/caddy/v2/cmd/caddy@v2.11.9.
 package caddy

@@ -38,10 +38,6 @@ var allMethods = []string{
 	http.MethodPatch, http.MethodDelete, http.MethodTrace, http.MethodConnect,
 }
 
-// requestBuffer is how many bytes of a request body Caddy buffers under
-// the all policy, so a retried POST sends its body again.
-const requestBuffer = 1 << 16
-
 // Unexpressed phrases: what a spec asks that Caddy cannot do.
 const (
 	// NoRetryOff is why retry off is not what Caddy does for a GET.
@@ -150,7 +146,6 @@ func buildConfig(spec proxies.Spec, dir string) (obj, []string, error) {
 			proxy["load_balancing"] = obj{"retries": 1, "retry_match": []obj{{"method": idempotentMethods}}}
 		case proxies.RetryAll:
 			proxy["load_balancing"] = obj{"retries": 1, "retry_match": []obj{{"method": allMethods}}}
-			proxy["request_buffers"] = requestBuffer
 		}
 	}
 
