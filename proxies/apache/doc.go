@@ -5,10 +5,15 @@
 // /etc/apache2 and no apache2ctl.
 //
 // Render turns a proxies.Spec into one apache2.conf that keeps exactly
-// one pooled upstream connection: mpm_event with one child process and
-// one worker thread (ServerLimit 1, ThreadsPerChild 1), and
+// one pooled upstream connection: mpm_event with one child process
+// (ServerLimit 1) and
 //
-//	ProxyPass "/" "http://UPSTREAM/" timeout=N retry=0 max=1 ttl=IDLE
+//	ProxyPass "/" "http://UPSTREAM/" timeout=N retry=0 min=0 smax=0 max=1 ttl=IDLE
+//
+// The child runs two worker threads: with one, mod_proxy keeps a single
+// cached connection outside any pool and ignores ttl= (as under prefork);
+// with two it keeps a pool, and max=1 holds it at one connection
+// (TestLiveOnePooledConnection checks both).
 //
 // Apache's ttl= takes whole seconds: an idle timeout that is not a whole
 // number of seconds is rounded up and Bundle.Unexpressed says so (at a
@@ -30,6 +35,6 @@
 // persistent client connection Apache closes it without a response
 // instead of answering 502. ParseLog turns both into proxies.Evidence.
 //
-// Requirements: Apache httpd 2.4 with mod_proxy_http, mpm_event, and
+// Requirements: Apache httpd 2.4 with mod_proxy_http and mpm_event, and
 // www-data as the user the child runs as when started as root.
 package apache

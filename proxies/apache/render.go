@@ -54,7 +54,7 @@ type confData struct {
 
 var confTmpl = template.Must(template.New(ConfigName).Option("missingkey=error").Parse(`# Apache httpd configuration rendered by racelab.
 # variant {{.Variant}}, retry {{.Retry}}, upstream idle timeout {{.IdleComment}}.
-# Nothing is read from /etc/apache2: every module is loaded here.
+# Nothing is read from the system's Apache configuration: every module is loaded here.
 ServerRoot "{{.Dir}}"
 PidFile "{{.Dir}}/apache2.pid"
 DefaultRuntimeDir "{{.Dir}}/run"
@@ -75,15 +75,17 @@ LoadModule authz_core_module "{{.ModulesDir}}/mod_authz_core.so"
 LoadModule proxy_module "{{.ModulesDir}}/mod_proxy.so"
 LoadModule proxy_http_module "{{.ModulesDir}}/mod_proxy_http.so"
 
-# One child process with one worker thread: one connection pool, one
-# request at a time.
+# One child process: one connection pool. Two worker threads, because
+# with one mod_proxy keeps a single cached connection with no ttl= at all
+# (no connection pool list below two threads); max=1 keeps the pool at
+# one connection.
 StartServers 1
 ServerLimit 1
-ThreadLimit 1
-ThreadsPerChild 1
-MaxRequestWorkers 1
+ThreadLimit 2
+ThreadsPerChild 2
+MaxRequestWorkers 2
 MinSpareThreads 1
-MaxSpareThreads 2
+MaxSpareThreads 4
 MaxConnectionsPerChild 0
 
 # Client side: never close the driver's connection during a run.
@@ -205,7 +207,7 @@ func newConfData(spec proxies.Spec, dir string, root bool) (confData, []string, 
 		d.IdleComment = strconv.Itoa(ttl) + "s"
 	}
 	if !d.Defaults {
-		params = append(params, "max=1")
+		params = append(params, "min=0", "smax=0", "max=1")
 		if spec.IdleTimeout > 0 {
 			params = append(params, "ttl="+strconv.Itoa(seconds(spec.IdleTimeout)))
 		}
