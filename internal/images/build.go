@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -95,12 +96,27 @@ func Build(ctx context.Context, suite string, opts ...Option) (Image, error) {
 }
 
 func build(ctx context.Context, o buildOptions, debootstrap, suite, mirror, rootfs string) (Image, error) {
-	pkgs := Packages
-	args := []string{"--variant=minbase", "--include=" + strings.Join(pkgs, ","), suite, rootfs, mirror}
-	o.logger.Info("bootstrapping", "suite", suite, "mirror", mirror, "packages", pkgs)
+	pkgs := slices.Clone(Packages)
 	start := time.Now()
-	if err := runLogged(ctx, o.progress, debootstrap, args...); err != nil {
-		return Image{}, err
+	for {
+		args := []string{"--variant=minbase", "--include=" + strings.Join(pkgs, ","), suite, rootfs, mirror}
+		o.logger.Info("bootstrapping", "suite", suite, "mirror", mirror, "packages", pkgs)
+		err := runLogged(ctx, o.progress, debootstrap, args...)
+		if err == nil {
+			break
+		}
+		// A suite that lacks an optional proxy (sid without varnish,
+		// at times) gets an image without it.
+		missing := missingDebs(err.Error())
+		left := slices.DeleteFunc(slices.Clone(pkgs), func(p string) bool { return slices.Contains(missing, p) })
+		if len(missing) == 0 || len(left) == len(pkgs) || slices.ContainsFunc(missing, isRequired) {
+			return Image{}, err
+		}
+		o.logger.Warn("suite lacks packages; building without them", "suite", suite, "missing", missing)
+		if err := removeTree(rootfs); err != nil {
+			return Image{}, err
+		}
+		pkgs = left
 	}
 	o.logger.Info("bootstrapped", "suite", suite, "took", time.Since(start).Round(time.Second))
 	if err := slim(rootfs); err != nil {
@@ -115,6 +131,9 @@ func build(ctx context.Context, o buildOptions, debootstrap, suite, mirror, root
 	versions := map[string]string{}
 	fsys := os.DirFS(rootfs)
 	for _, kind := range Kinds {
+		if !slices.Contains(pkgs, kindPackages[kind]) {
+			continue
+		}
 		pkg, deb, err := installedPackage(fsys, proxyBinaries[kind])
 		if err != nil {
 			return Image{}, err
@@ -170,6 +189,23 @@ func build(ctx context.Context, o buildOptions, debootstrap, suite, mirror, root
 	o.logger.Info("image built", "ref", im.Ref, "id", im.ID, "size", im.Size, "took", time.Since(start).Round(time.Second))
 	return im, nil
 }
+
+// missingDebsRE matches debootstrap's message about packages the suite
+// does not have.
+var missingDebsRE = regexp.MustCompile(`Couldn't find these debs: ([^\n]+)`)
+
+// missingDebs lists the packages debootstrap's error says the suite lacks.
+func missingDebs(msg string) []string {
+	m := missingDebsRE.FindStringSubmatch(msg)
+	if m == nil {
+		return nil
+	}
+	return strings.Fields(m[1])
+}
+
+// isRequired reports whether a package must be in every image: nginx and
+// HAProxy, the version ladder's first two proxies.
+func isRequired(pkg string) bool { return pkg == "nginx" || pkg == "haproxy" }
 
 // runLogged runs a command in its own process group, copying its output
 // to w; it kills the whole group when ctx is done. The error carries the

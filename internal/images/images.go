@@ -59,6 +59,13 @@ const (
 	kindSquid   proxies.Kind = "squid"
 )
 
+// kindPackages names the Debian package each proxy comes from (the one
+// debootstrap installs; apache2-bin holds the binary).
+var kindPackages = map[proxies.Kind]string{
+	proxies.KindNginx: "nginx", proxies.KindHAProxy: "haproxy", proxies.KindCaddy: "caddy",
+	proxies.KindApache: "apache2", kindVarnish: "varnish", kindSquid: "squid",
+}
+
 // proxyBinaries are the proxies a racelab image carries, by the path of
 // their binary in the image; the package that owns it gives the version.
 var proxyBinaries = map[proxies.Kind]string{

@@ -339,3 +339,22 @@ func TestRemoveTreeUnmounts(t *testing.T) {
 	_, err = os.Stat(filepath.Join(outside, "precious"))
 	assert.NoError(t, err, "removeTree deleted through a mount")
 }
+
+func TestMissingDebs(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		want []string
+	}{
+		{"debootstrap: exit status 1; last output:\nE: Couldn't find these debs: varnish", []string{"varnish"}},
+		{"E: Couldn't find these debs: varnish squid\n", []string{"varnish", "squid"}},
+		{"E: Failure trying to run: chroot", nil},
+	} {
+		assert.Equal(t, tc.want, missingDebs(tc.msg), tc.msg)
+	}
+	assert.True(t, isRequired("nginx"))
+	assert.False(t, isRequired("varnish"))
+	for _, k := range Kinds {
+		assert.NotEmpty(t, kindPackages[k], k)
+		assert.NotEmpty(t, proxyBinaries[k], k)
+	}
+}
