@@ -70,14 +70,15 @@ func newReadConfig(opts []ReadOption) *readConfig {
 var launchKinds = []string{"node", "gunicorn", "uvicorn", "puma"}
 
 // ProxyKinds are the proxy source kinds ReadProxy takes.
-var ProxyKinds = []string{"nginx", "haproxy", "envoy", "alb-json"}
+var ProxyKinds = []string{"nginx", "haproxy", "envoy", "alb-json", "caddy", "apache"}
 
 // BackendKinds are the backend source kinds ReadBackend takes.
 var BackendKinds = []string{"node", "gunicorn", "uvicorn", "puma", "tomcat", "apache", "nginx", "env"}
 
 // ReadProxy reads a proxy's upstream idle timeouts from spec, written
 // KIND:PATH: nginx:/etc/nginx/nginx.conf, haproxy:haproxy.cfg,
-// envoy:bootstrap.yaml, alb-json:attributes.json. PATH "-" reads the
+// envoy:bootstrap.yaml, alb-json:attributes.json, caddy:Caddyfile (or
+// Caddy's JSON config), apache:/etc/apache2/apache2.conf (ProxyPass ttl=). PATH "-" reads the
 // input given WithInput.
 func ReadProxy(spec string, opts ...ReadOption) ([]Value, error) {
 	kind, path, err := splitSpec(spec, ProxyKinds)
@@ -85,10 +86,14 @@ func ReadProxy(spec string, opts ...ReadOption) ([]Value, error) {
 		return nil, err
 	}
 	c := newReadConfig(opts)
-	if err := c.supports(kind, []string{"nginx", "haproxy", "envoy"}, []string{"nginx"}); err != nil {
+	if err := c.supports(kind, []string{"nginx", "haproxy", "envoy", "caddy", "apache"}, []string{"nginx"}); err != nil {
 		return nil, err
 	}
 	switch kind {
+	case "caddy":
+		return readCaddy(c, path)
+	case "apache":
+		return readApacheProxy(c, path)
 	case "nginx":
 		return readNginxProxy(c, path)
 	case "haproxy":

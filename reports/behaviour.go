@@ -158,7 +158,29 @@ func behaviourText(c *BehaviourCell) string {
 	} else if s.Counts[results.ClientEOF]+s.Counts[results.ClientReset] > 0 {
 		text += " (no log line)"
 	}
+	if u := unexpressed(s.Note); len(u) > 0 {
+		text += " — *not expressible here: " + strings.Join(u, "; ") + "*"
+	}
 	return text
+}
+
+// unexpressedPrefix starts each part of a cell's note that names a
+// setting its proxy cannot express (lab: proxies.Bundle.Unexpressed).
+const unexpressedPrefix = "not expressible on this proxy: "
+
+// unexpressed names, in a few words each ("retry off", "idle timeout
+// 500ms"), the settings a cell's note says its proxy cannot express.
+func unexpressed(note string) []string {
+	var out []string
+	for _, part := range strings.Split(note, "; ") {
+		rest, ok := strings.CutPrefix(part, unexpressedPrefix)
+		if !ok {
+			continue
+		}
+		what, _, _ := strings.Cut(rest, ":")
+		out = append(out, what)
+	}
+	return out
 }
 
 var outcomeWords = map[results.Outcome]string{
@@ -247,6 +269,10 @@ Reading it:
   reused connection and arrive again on a fresh one.
 - **ran twice**: a retry after the handler had run: the duplicate execution a
   retry of non-idempotent requests risks.
+- *not expressible here*: the proxy has no setting for that part of the cell
+  (Caddy cannot turn off Go's own retry of a GET; Apache's ttl= takes whole
+  seconds and it has no retry chosen by method); the cell shows what the
+  proxy does instead, and the results' cell note says why.
 `); err != nil {
 		return fmt.Errorf("write behaviour page: %w", err)
 	}

@@ -37,7 +37,7 @@ func TestBehaviourTableMatchesDocs(t *testing.T) {
 			t.Fatalf("docs/behaviour.md has no %s column", k)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	kinds := lab.AvailableKinds()
 	rep, err := lab.Run(ctx, lab.BehaviourScenario(kinds, 2))
