@@ -2,6 +2,7 @@ package caddy
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 
 	"github.com/racelab/racelab/backends"
@@ -45,6 +46,15 @@ func (r *logRequest) requestID() string {
 	return backends.RequestIDFromPath(r.URI)
 }
 
+// socketRE matches the addresses Go puts in a socket error ("readfrom
+// tcp 127.0.0.1:38878->127.0.0.1:41283: "): ephemeral ports differ from
+// run to run, the operation and the cause do not.
+var socketRE = regexp.MustCompile(`\b(?:read|write|readfrom|dial) (?:tcp|tcp4|tcp6|unix) \S+?(?:->\S+?)?: `)
+
+// plainError drops the operation and addresses Go puts before a socket
+// error's cause in msg.
+func plainError(msg string) string { return socketRE.ReplaceAllString(msg, "") }
+
 // ParseLog turns one line of Caddy's output into evidence:
 //
 //   - an access line (logger http.log.access…, "handled request") becomes
@@ -69,6 +79,7 @@ func (Adapter) ParseLog(line string) (proxies.Evidence, bool) {
 		return proxies.Evidence{}, false
 	}
 	id := l.Request.requestID()
+	l.Msg, l.Error = plainError(l.Msg), plainError(l.Error)
 	switch {
 	case strings.HasPrefix(l.Logger, "http.log.access"):
 		return proxies.Evidence{Source: sourceAccess, RequestID: id, Status: l.Status, Raw: line}, true

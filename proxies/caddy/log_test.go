@@ -62,3 +62,11 @@ func TestParseVersion(t *testing.T) {
 	_, err := Adapter{}.ParseVersion("unknown\n")
 	require.ErrorContains(t, err, "parse caddy version")
 }
+
+func TestParseLogDropsAddresses(t *testing.T) {
+	line := `{"level":"error","logger":"http.log.error","msg":"readfrom tcp 127.0.0.1:38878->127.0.0.1:41283: http: ContentLength=22 with Body length 0","request":{"uri":"/r/a"},"status":502}`
+	ev, ok := Adapter{}.ParseLog(line)
+	require.True(t, ok)
+	require.Equal(t, "http: ContentLength=22 with Body length 0", ev.Message)
+	require.Equal(t, "read: connection reset by peer", plainError("read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer"))
+}
