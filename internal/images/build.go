@@ -96,7 +96,7 @@ func Build(ctx context.Context, suite string, opts ...Option) (Image, error) {
 }
 
 func build(ctx context.Context, o buildOptions, debootstrap, suite, mirror, rootfs string) (Image, error) {
-	pkgs := slices.Clone(Packages)
+	pkgs := slices.DeleteFunc(slices.Clone(Packages), func(p string) bool { return slices.Contains(lateInstall, p) })
 	start := time.Now()
 	for {
 		args := []string{"--variant=minbase", "--include=" + strings.Join(pkgs, ","), suite, rootfs, mirror}
@@ -118,7 +118,12 @@ func build(ctx context.Context, o buildOptions, debootstrap, suite, mirror, root
 		}
 		pkgs = left
 	}
-	o.logger.Info("bootstrapped", "suite", suite, "took", time.Since(start).Round(time.Second))
+	late, err := installLate(ctx, o, rootfs)
+	if err != nil {
+		return Image{}, err
+	}
+	pkgs = append(pkgs, late...)
+	o.logger.Info("bootstrapped", "suite", suite, "packages", pkgs, "took", time.Since(start).Round(time.Second))
 	if err := slim(rootfs); err != nil {
 		return Image{}, err
 	}
@@ -188,6 +193,61 @@ func build(ctx context.Context, o buildOptions, debootstrap, suite, mirror, root
 	im := imageFrom(s)
 	o.logger.Info("image built", "ref", im.Ref, "id", im.ID, "size", im.Size, "took", time.Since(start).Round(time.Second))
 	return im, nil
+}
+
+// lateInstall are packages installed with apt-get inside the bootstrapped
+// root filesystem rather than by debootstrap: from trixie on they pull in
+// systemd, whose pre-dependency debootstrap's single dpkg call cannot
+// order ("systemd pre-depends on libsystemd-shared ... unpacked, but has
+// never been configured").
+var lateInstall = []string{"varnish", "squid"}
+
+// policyRC keeps a package's maintainer scripts from starting its service
+// in the chroot, which shares the host's network.
+const policyRC = "#!/bin/sh\n# racelab image build: start no service\nexit 101\n"
+
+// installLate installs lateInstall with apt-get in the chroot and returns
+// the packages installed; a package the suite lacks is left out.
+func installLate(ctx context.Context, o buildOptions, rootfs string) ([]string, error) {
+	pkgs := slices.Clone(lateInstall)
+	policy := filepath.Join(rootfs, "usr/sbin/policy-rc.d")
+	if err := os.WriteFile(policy, []byte(policyRC), 0o755); err != nil {
+		return nil, fmt.Errorf("install %s: %w", strings.Join(pkgs, " "), err)
+	}
+	defer os.Remove(policy)
+	if resolv, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+		_ = os.WriteFile(filepath.Join(rootfs, "etc/resolv.conf"), resolv, 0o644)
+	}
+	if err := runLogged(ctx, o.progress, "chroot", rootfs, "apt-get", "update"); err != nil {
+		return nil, err
+	}
+	for len(pkgs) > 0 {
+		args := append([]string{rootfs, "apt-get", "install", "-y", "--no-install-recommends"}, pkgs...)
+		err := runLogged(ctx, o.progress, "chroot", args...)
+		if err == nil {
+			return pkgs, nil
+		}
+		missing := missingAPT(err.Error())
+		left := slices.DeleteFunc(slices.Clone(pkgs), func(p string) bool { return slices.Contains(missing, p) })
+		if len(left) == len(pkgs) {
+			return nil, err
+		}
+		o.logger.Warn("suite lacks packages; building without them", "missing", missing)
+		pkgs = left
+	}
+	return nil, nil
+}
+
+// missingAPTRE matches apt-get's messages about packages it cannot find.
+var missingAPTRE = regexp.MustCompile(`(?:Unable to locate package (\S+)|Package '?([^'\s]+)'? has no installation candidate)`)
+
+// missingAPT lists the packages apt-get's error says the suite lacks.
+func missingAPT(msg string) []string {
+	var out []string
+	for _, m := range missingAPTRE.FindAllStringSubmatch(msg, -1) {
+		out = append(out, m[1]+m[2])
+	}
+	return out
 }
 
 // missingDebsRE matches debootstrap's message about packages the suite

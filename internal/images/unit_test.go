@@ -358,3 +358,9 @@ func TestMissingDebs(t *testing.T) {
 		assert.NotEmpty(t, proxyBinaries[k], k)
 	}
 }
+
+func TestMissingAPT(t *testing.T) {
+	assert.Equal(t, []string{"varnish"}, missingAPT("apt-get: exit status 100; last output:\nE: Unable to locate package varnish"))
+	assert.Equal(t, []string{"squid", "varnish"}, missingAPT("E: Package 'squid' has no installation candidate\nE: Unable to locate package varnish\n"))
+	assert.Nil(t, missingAPT("E: Sub-process /usr/bin/dpkg returned an error code (1)"))
+}
