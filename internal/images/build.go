@@ -141,7 +141,18 @@ func build(ctx context.Context, o buildOptions, debootstrap, suite, mirror, root
 		}
 		pkg, deb, err := installedPackage(fsys, proxyBinaries[kind])
 		if err != nil {
-			return Image{}, err
+			// The binary moved between packages or paths (trixie's
+			// squid): the package racelab installed by name still has
+			// the version.
+			pkg = kindPackages[kind]
+			status, serr := fs.ReadFile(fsys, "var/lib/dpkg/status")
+			if serr != nil {
+				return Image{}, errors.Join(err, serr)
+			}
+			if deb, serr = statusVersion(status, pkg); serr != nil {
+				return Image{}, errors.Join(err, serr)
+			}
+			o.logger.Warn("proxy binary not found where expected; version from its package", "suite", suite, "binary", proxyBinaries[kind], "package", pkg, "err", err)
 		}
 		v := UpstreamVersion(deb)
 		if v == "" {
