@@ -364,3 +364,9 @@ func TestMissingAPT(t *testing.T) {
 	assert.Equal(t, []string{"squid", "varnish"}, missingAPT("E: Package 'squid' has no installation candidate\nE: Unable to locate package varnish\n"))
 	assert.Nil(t, missingAPT("E: Sub-process /usr/bin/dpkg returned an error code (1)"))
 }
+
+func TestVersionsText(t *testing.T) {
+	im := Image{Versions: map[string]string{"nginx": "1.22.1", "haproxy": "2.6.12", "caddy": "2.6.2", "apache": "2.4.68", "squid": "5.7"}}
+	assert.Equal(t, "nginx 1.22.1 haproxy 2.6.12 caddy 2.6.2 apache 2.4.68 squid 5.7", versionsText(im))
+	assert.Equal(t, "nginx,haproxy,caddy,apache2,varnish,squid", packagesLabel())
+}
