@@ -229,7 +229,9 @@ func installLate(ctx context.Context, o buildOptions, rootfs string) ([]string, 
 	if resolv, err := os.ReadFile("/etc/resolv.conf"); err == nil {
 		_ = os.WriteFile(filepath.Join(rootfs, "etc/resolv.conf"), resolv, 0o644)
 	}
-	if err := runLogged(ctx, o.progress, "chroot", rootfs, "apt-get", "update"); err != nil {
+	// debootstrap does not check a Release file's Valid-Until; apt does,
+	// and a mirror's sid can be past it.
+	if err := runLogged(ctx, o.progress, "chroot", rootfs, "apt-get", "-o", "Acquire::Check-Valid-Until=false", "update"); err != nil {
 		return nil, err
 	}
 	for len(pkgs) > 0 {
