@@ -226,6 +226,20 @@ func installLate(ctx context.Context, o buildOptions, rootfs string) ([]string, 
 		return nil, fmt.Errorf("install %s: %w", strings.Join(pkgs, " "), err)
 	}
 	defer os.Remove(policy)
+	// Maintainer scripts that run systemd-tmpfiles (sid's squid) need
+	// /proc; removeTree unmounts it should this process die first.
+	proc := filepath.Join(rootfs, "proc")
+	if err := os.MkdirAll(proc, 0o555); err != nil {
+		return nil, fmt.Errorf("install %s: %w", strings.Join(pkgs, " "), err)
+	}
+	if err := syscall.Mount("proc", proc, "proc", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, ""); err != nil {
+		return nil, fmt.Errorf("install %s: mount proc: %w", strings.Join(pkgs, " "), err)
+	}
+	defer func() {
+		if err := syscall.Unmount(proc, syscall.MNT_DETACH); err != nil {
+			o.logger.Warn("unmount proc", "dir", proc, "err", err)
+		}
+	}()
 	if resolv, err := os.ReadFile("/etc/resolv.conf"); err == nil {
 		_ = os.WriteFile(filepath.Join(rootfs, "etc/resolv.conf"), resolv, 0o644)
 	}
