@@ -82,9 +82,9 @@ func TestBuildSuites(t *testing.T) {
 				assert.True(t, strings.HasPrefix(im.Versions["apache"], "2.4."), im.Versions["apache"])
 				assert.True(t, strings.HasPrefix(im.Versions["varnish"], "7.1."), im.Versions["varnish"])
 				assert.True(t, strings.HasPrefix(im.Versions["squid"], "5."), im.Versions["squid"])
-				for _, kind := range Kinds {
-					assert.Contains(t, im.Tags, KindRef(kind, im.Versions[string(kind)]))
-				}
+				// Their racelab/<kind>:<version> tags go to the suite
+				// built last with that version (trixie has Caddy 2.6.2
+				// too), so only the versions are checked here.
 			}
 
 			// A second build reuses the image.
