@@ -39,6 +39,12 @@ type apacheReader struct {
 	vhosts     []*apacheVhost
 	cur        *apacheVhost
 	sections   []string
+	// sectionArgs holds each open section's arguments (<Location /api>:
+	// "/api"), for ProxyPass inside Location and BalancerMember inside
+	// <Proxy balancer://name>.
+	sectionArgs [][]string
+	// proxies are the ProxyPass and BalancerMember lines, for ReadProxy.
+	proxies []apacheProxyLine
 	// known counts directives of Apache's core, so that a file that is
 	// not an Apache configuration does not read as one with defaults.
 	known int
@@ -174,6 +180,7 @@ func (r *apacheReader) line(line, pos string) error {
 			r.cur = nil
 		}
 		r.sections = r.sections[:len(r.sections)-1]
+		r.sectionArgs = r.sectionArgs[:len(r.sectionArgs)-1]
 		return nil
 	}
 	if line[0] == '<' {
@@ -193,6 +200,7 @@ func (r *apacheReader) line(line, pos string) error {
 			r.vhosts = append(r.vhosts, r.cur)
 		}
 		r.sections = append(r.sections, args[0])
+		r.sectionArgs = append(r.sectionArgs, args[1:])
 		return nil
 	}
 	args, err := haTokens(line)
@@ -228,6 +236,8 @@ func (r *apacheReader) line(line, pos string) error {
 				r.serverRoot = filepath.Join(r.c.root, args[1])
 			}
 		}
+	case "proxypass", "proxypassmatch", "balancermember":
+		r.proxyLine(name, args[1:], pos)
 	case "include", "includeoptional":
 		if len(args) != 2 {
 			return fmt.Errorf("%s: %s takes one path", pos, args[0])

@@ -91,6 +91,8 @@ racelab's backend behind it. Each value says it was measured.`
   racelab guard --backend-from gunicorn:gunicorn.conf.py --proxy-preset gcp-https-lb
   racelab guard --backend-from node:server.js --proxy-preset istio:k8s/destinationrule.yaml --upstream reviews
   racelab guard --backend-from uvicorn:Procfile --proxy-preset aws-alb:infra/alb.tf
+  racelab guard --backend-from node:server.js --proxy-from caddy:/etc/caddy/Caddyfile
+  racelab guard --backend-from gunicorn:gunicorn.conf.py --proxy-from apache:/etc/apache2/apache2.conf --upstream "ProxyPass /api"
   racelab guard --backend-from gunicorn:docker-compose.yml#web --proxy-from nginx:nginx.conf
   racelab guard --backend-from uvicorn:k8s/deploy.yaml --backend-name api/app --proxy-idle 60s
   racelab guard --backend-from probe:http://127.0.0.1:3000/ --proxy-idle 10s
@@ -115,10 +117,10 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.backendKeepAlive, "backend-keepalive", "", "backend keep-alive idle timeout, a `duration`: 65s, 65000ms, off, unbounded")
 	fs.StringVar(&f.backendFrom, "backend-from", "", "read it from a source: node, gunicorn, uvicorn, puma, tomcat, apache, nginx, env (env:FILE#VARIABLE); PATH - is standard input; or measure a live server: probe:URL (loopback) (`KIND:PATH`)")
 	fs.StringVar(&f.proxyIdle, "proxy-idle", "", "proxy's upstream idle timeout, a `duration`: 60s, 60000ms, off, unbounded")
-	fs.StringVar(&f.proxyFrom, "proxy-from", "", "read it from a source: nginx, haproxy, envoy, alb-json, varnish (a varnishd command line: systemd unit, compose, Kubernetes, shell; or VCL), squid (squid.conf); or measure the proxy with racelab's backend behind it: probe:KIND (its default) or probe:KIND:PATH (your file, upstreams rewritten to loopback) (`KIND:PATH`)")
+	fs.StringVar(&f.proxyFrom, "proxy-from", "", "read it from a source: nginx, haproxy, envoy, alb-json, caddy (Caddyfile or JSON), apache (ProxyPass ttl=), varnish (a varnishd command line: systemd unit, compose, Kubernetes, shell; or VCL), squid (squid.conf); or measure the proxy with racelab's backend behind it: probe:KIND (its default) or probe:KIND:PATH (your file, upstreams rewritten to loopback) (`KIND:PATH`)")
 	fs.StringVar(&f.proxyPreset, "proxy-preset", "", "a managed load balancer or mesh: "+strings.Join(PresetNames(), ", ")+"; NAME:FILE reads the setting (aws-alb: attributes JSON, CloudFormation or Terraform; istio: DestinationRule YAML) (`NAME[:FILE]`)")
 	fs.StringVar(&f.margin, "margin", DefaultMargin.String(), "required headroom, a `duration`")
-	fs.StringVar(&f.upstream, "upstream", "", "nginx upstream, HAProxy backend or Envoy cluster to check (default: every one)")
+	fs.StringVar(&f.upstream, "upstream", "", "nginx upstream, HAProxy backend, Envoy cluster, Caddy site or upstream, Apache ProxyPass path to check (default: every one)")
 	fs.StringVar(&f.cluster, "cluster", "", "the same as --upstream, for Envoy")
 	fs.StringVar(&f.backendName, "backend-name", "", "Tomcat connector port, nginx server, Apache ServerName, Node.js server variable, compose service, Kubernetes workload/container, Procfile process")
 	fs.StringVar(&f.proxyVersion, "proxy-version", "", "`version` of the proxy, for defaults (nginx 1.29.7 pools by default)")

@@ -70,16 +70,17 @@ func newReadConfig(opts []ReadOption) *readConfig {
 var launchKinds = []string{"node", "gunicorn", "uvicorn", "puma"}
 
 // ProxyKinds are the proxy source kinds ReadProxy takes.
-var ProxyKinds = []string{"nginx", "haproxy", "envoy", "alb-json", "varnish", "squid"}
+var ProxyKinds = []string{"nginx", "haproxy", "envoy", "alb-json", "caddy", "apache", "varnish", "squid"}
 
 // BackendKinds are the backend source kinds ReadBackend takes.
 var BackendKinds = []string{"node", "gunicorn", "uvicorn", "puma", "tomcat", "apache", "nginx", "env"}
 
 // ReadProxy reads a proxy's upstream idle timeouts from spec, written
 // KIND:PATH: nginx:/etc/nginx/nginx.conf, haproxy:haproxy.cfg,
-// envoy:bootstrap.yaml, alb-json:attributes.json, varnish:varnish.service
-// (or a VCL file, a compose file, a Kubernetes manifest),
-// squid:squid.conf. PATH "-" reads the
+// envoy:bootstrap.yaml, alb-json:attributes.json, caddy:Caddyfile (or
+// Caddy's JSON config), apache:/etc/apache2/apache2.conf (ProxyPass ttl=),
+// varnish:varnish.service (or a VCL file, a compose file, a Kubernetes
+// manifest), squid:squid.conf. PATH "-" reads the
 // input given WithInput.
 func ReadProxy(spec string, opts ...ReadOption) ([]Value, error) {
 	kind, path, err := splitSpec(spec, ProxyKinds)
@@ -96,10 +97,14 @@ func ReadProxy(spec string, opts ...ReadOption) ([]Value, error) {
 			path, c.name = file, name
 		}
 	}
-	if err := c.supports(kind, []string{"nginx", "haproxy", "envoy", "varnish"}, []string{"nginx"}); err != nil {
+	if err := c.supports(kind, []string{"nginx", "haproxy", "envoy", "caddy", "apache", "varnish"}, []string{"nginx"}); err != nil {
 		return nil, err
 	}
 	switch kind {
+	case "caddy":
+		return readCaddy(c, path)
+	case "apache":
+		return readApacheProxy(c, path)
 	case "nginx":
 		return readNginxProxy(c, path)
 	case "haproxy":

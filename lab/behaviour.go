@@ -34,7 +34,7 @@ func BehaviourScenario(kinds []proxies.Kind, trials int) *scenarios.Scenario {
 // embedded one first.
 func AvailableKinds() []proxies.Kind {
 	out := []proxies.Kind{proxies.KindGo}
-	for _, k := range []proxies.Kind{proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy, proxies.KindVarnish, proxies.KindSquid} {
+	for _, k := range []proxies.Kind{proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy, proxies.KindCaddy, proxies.KindApache, proxies.KindVarnish, proxies.KindSquid} {
 		if Available(k) == nil {
 			out = append(out, k)
 		}

@@ -38,6 +38,9 @@ type cellRun struct {
 	// generation counts backend starts (restarts included).
 	generation int
 	waits      evidenceWaits
+	// unexpressed is what the cell asks that its proxy cannot do
+	// (proxies.Bundle.Unexpressed), for the cell's note.
+	unexpressed []string
 	// syncPath is the proxy's evidence barrier (proxies.Bundle.SyncPath),
 	// empty when it has none.
 	syncPath string
@@ -186,6 +189,7 @@ func (cr *cellRun) start(ctx context.Context) error {
 	cr.client = newClient(p.Addr(), c.Client == scenarios.ClientPersistent)
 	if r, ok := p.(proxies.Rendered); ok && r.Bundle() != nil {
 		cr.syncPath = r.Bundle().SyncPath
+		cr.unexpressed = r.Bundle().Unexpressed
 	}
 	if spec.Config != nil {
 		if err := cr.useConfig(p); err != nil {
@@ -379,12 +383,17 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // note is the cell_end line's note: why the cell ran at a larger
-// timescale, what of the cell the proxy's configuration could not express
+// timescale, what of the cell its proxy cannot express
+// (proxies.Bundle.Unexpressed, each part prefixed for the behaviour
+// table), what the rendered configuration says of itself
 // (proxies.Bundle.Notes), and the reuse note.
 func (cr *cellRun) note(s results.Summary) string {
 	var parts []string
 	if cr.cell.ScaleNote != "" {
 		parts = append(parts, cr.cell.ScaleNote)
+	}
+	for _, u := range cr.unexpressed {
+		parts = append(parts, "not expressible on this proxy: "+u)
 	}
 	if r, ok := cr.proxy.(proxies.Rendered); ok && r.Bundle() != nil {
 		parts = append(parts, r.Bundle().Notes...)

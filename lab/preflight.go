@@ -134,6 +134,11 @@ func (c *checker) check(ctx context.Context, cells []scenarios.Cell) error {
 				add("proxy kind "+p.Kind, "this build has no adapter for it", cell.ID)
 				continue
 			}
+			if p.Version != "" {
+				if _, err := process.LookVersioned(a, p.Version); err == nil {
+					continue
+				}
+			}
 			if _, err := c.lookPath(a); err != nil {
 				add(a.Binary()+" binary", c.installHint(kind, a.Binary()), cell.ID)
 			}
@@ -172,6 +177,10 @@ func (c *checker) installHint(kind proxies.Kind, binary string) string {
 		return "not on PATH: apt-get install nginx-light (Debian/Ubuntu), or use --runtime container"
 	case proxies.KindHAProxy:
 		return "not on PATH: apt-get install haproxy (Debian/Ubuntu), or use --runtime container"
+	case proxies.KindCaddy:
+		return "not on PATH: apt-get install caddy (Debian/Ubuntu; 2.6.2 on bookworm), or go install github.com/caddyserver/caddy/v2/cmd/caddy@v2.11.9, or use --runtime container"
+	case proxies.KindApache:
+		return "not on PATH: apt-get install apache2 (Debian/Ubuntu), or use --runtime container"
 	case proxies.KindEnvoy:
 		return "not on PATH, and Debian does not package Envoy: install an envoy binary on PATH or use --runtime container with an envoyproxy/envoy image"
 	}

@@ -9,6 +9,8 @@ import (
 	"github.com/racelab/racelab/internal/images"
 	"github.com/racelab/racelab/internal/process"
 	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/proxies/apache"
+	"github.com/racelab/racelab/proxies/caddy"
 	"github.com/racelab/racelab/proxies/envoy"
 	"github.com/racelab/racelab/proxies/haproxy"
 	"github.com/racelab/racelab/proxies/nginx"
@@ -23,6 +25,8 @@ func init() {
 	registerAdapter(envoy.Adapter{})
 	registerAdapter(varnish.Adapter{})
 	registerAdapter(squid.Adapter{})
+	registerAdapter(caddy.Adapter{})
+	registerAdapter(apache.Adapter{})
 	registerLauncher(proxies.RuntimeProcess, launchProcess)
 	registerLauncher(proxies.RuntimeContainer, launchContainer)
 }
@@ -63,15 +67,25 @@ func launchProcess(ctx context.Context, cell *scenarios.Cell, spec proxies.Spec,
 	if err := fillAddrs(&spec); err != nil {
 		return nil, err
 	}
-	p, err := process.Start(ctx, a, spec, process.WithKeep(env.Keep))
+	opts := []process.Option{process.WithKeep(env.Keep)}
+	want := cell.Proxy.Version
+	if want != "" {
+		// A binary built at that version (process.VersionedDir) wins
+		// over the one on PATH.
+		if bin, err := process.LookVersioned(a, want); err == nil {
+			opts = append(opts, process.WithBinary(bin))
+		}
+	}
+	p, err := process.Start(ctx, a, spec, opts...)
 	if err != nil {
 		if p != nil {
 			return p, err
 		}
 		return nil, err
 	}
-	if want := cell.Proxy.Version; want != "" && !versionMatches(p.Version(), want) {
-		return p, fmt.Errorf("%s on PATH is %s, the scenario asks for %s: install that version or use runtime container", spec.Kind, p.Version(), want)
+	if want != "" && !versionMatches(p.Version(), want) {
+		return p, fmt.Errorf("%s on PATH is %s, the scenario asks for %s: install that version, put a binary built at it in %s/%s/, or use runtime container",
+			spec.Kind, p.Version(), want, process.VersionedDir(a), want)
 	}
 	return p, nil
 }

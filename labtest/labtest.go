@@ -92,6 +92,8 @@ func LoadScenario(t T, ref string) *scenarios.Scenario {
 var installHints = map[string]string{
 	"nginx":   "apt-get install nginx-light (Debian/Ubuntu)",
 	"haproxy": "apt-get install haproxy (Debian/Ubuntu)",
+	"caddy":   "apt-get install caddy",
+	"apache":  "apt-get install apache2",
 	"envoy":   "install an envoy binary (https://www.envoyproxy.io/docs/envoy/latest/start/install) or run the container runtime with envoyproxy/envoy",
 }
 

@@ -218,8 +218,8 @@ func TestSkipUnlessProxy(t *testing.T) {
 	ft := newFakeT(t)
 	ft.do(func() { SkipUnlessProxy(ft, "go") })
 	assert.Empty(t, ft.skip)
-	ft.do(func() { SkipUnlessProxy(ft, "caddy") })
-	assert.Contains(t, ft.skip, "proxy caddy is not available")
+	ft.do(func() { SkipUnlessProxy(ft, "traefik") })
+	assert.Contains(t, ft.skip, "proxy traefik is not available")
 }
 
 func TestWithArtifacts(t *testing.T) {

@@ -19,6 +19,8 @@ const (
 	KindEnvoy   Kind = "envoy"
 	KindVarnish Kind = "varnish"
 	KindSquid   Kind = "squid"
+	KindCaddy   Kind = "caddy"
+	KindApache  Kind = "apache"
 )
 
 // IdleFloor is the shortest upstream idle timeout a proxy of kind k can
@@ -230,6 +232,10 @@ type Bundle struct {
 	// request whose outcome the client had seen before sending it, and a
 	// request with no line by then has none coming.
 	SyncPath string
+	// Unexpressed lists, one phrase each, what the spec asks that this
+	// proxy cannot do, so a cell says so instead of pretending ("retry
+	// off: ..."). The lab puts them in the cell's note.
+	Unexpressed []string
 
 	// Logger, when set, is a log reader the runtime starts beside the
 	// proxy once it accepts connections, in the proxy's process group (or
@@ -320,6 +326,14 @@ type Adapter interface {
 	// Image is the official image reference for a version, for registries
 	// that have it ("nginx:1.26").
 	Image(version string) string
+}
+
+// VersionFallback is an Adapter whose version command may not know the
+// version (a Caddy built with go install prints "unknown"): when
+// ParseVersion fails on its output, the runtime runs FallbackVersionArgs
+// and parses that output instead.
+type VersionFallback interface {
+	FallbackVersionArgs() []string
 }
 
 // Rendered is an Instance that runs a rendered Bundle (the process and

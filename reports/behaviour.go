@@ -158,7 +158,29 @@ func behaviourText(c *BehaviourCell) string {
 	} else if s.Counts[results.ClientEOF]+s.Counts[results.ClientReset] > 0 {
 		text += " (no log line)"
 	}
+	if u := unexpressed(s.Note); len(u) > 0 {
+		text += " — *not expressible here: " + strings.Join(u, "; ") + "*"
+	}
 	return text
+}
+
+// unexpressedPrefix starts each part of a cell's note that names a
+// setting its proxy cannot express (lab: proxies.Bundle.Unexpressed).
+const unexpressedPrefix = "not expressible on this proxy: "
+
+// unexpressed names, in a few words each ("retry off", "idle timeout
+// 500ms"), the settings a cell's note says its proxy cannot express.
+func unexpressed(note string) []string {
+	var out []string
+	for _, part := range strings.Split(note, "; ") {
+		rest, ok := strings.CutPrefix(part, unexpressedPrefix)
+		if !ok {
+			continue
+		}
+		what, _, _ := strings.Cut(rest, ":")
+		out = append(out, what)
+	}
+	return out
 }
 
 var outcomeWords = map[results.Outcome]string{
@@ -250,9 +272,13 @@ Reading it:
 - *not on the pooled connection*: the proxy sent the request on a new
   connection although an idle pooled one was open (Squid never sends a POST
   on a pooled connection): the race cannot reach it.
-- A cell's note in the results says what a proxy could not express (Varnish
-  7.1 retries a recycled connection once whatever the policy) and when a
-  proxy ran at a larger timescale than the scenario's (its idle floor).
+- A cell's note in the results says when a proxy ran at a larger timescale
+  than the scenario's (its idle floor).
+- *not expressible here*: the proxy has no setting for that part of the cell
+  (Caddy cannot turn off Go's own retry of a GET; Apache's ttl= takes whole
+  seconds and it has no retry chosen by method; Varnish 7.1 retries a
+  recycled connection once whatever the policy); the cell shows what the
+  proxy does instead, and the results' cell note says why.
 `); err != nil {
 		return fmt.Errorf("write behaviour page: %w", err)
 	}

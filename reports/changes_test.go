@@ -299,3 +299,11 @@ func TestBehaviourTable(t *testing.T) {
 	assert.Contains(t, b.String(), "Measured on: haproxy 2.6.12, nginx 1.22.1 (linux/amd64), one pooled upstream connection")
 	assert.Contains(t, b.String(), "\nReading it:\n")
 }
+
+func TestBehaviourTextUnexpressed(t *testing.T) {
+	c := &BehaviourCell{Summary: results.Summary{Trials: 2, Counts: map[results.Outcome]int{results.OKAfterHiddenRetry: 2}, HiddenRetry: 2,
+		Note: "not expressible on this proxy: idle timeout 500ms: ProxyPass ttl= takes whole seconds; rendered ttl=1; not expressible on this proxy: retry off: Go's transport retries a GET; 1 of 2 victims did not go out on the pooled connection (not_reused)"}}
+	assert.Equal(t, "200, hidden retry — *not expressible here: idle timeout 500ms; retry off*", behaviourText(c))
+	c.Summary.Note = "2 of 2 victims did not go out on the pooled connection (not_reused)"
+	assert.Equal(t, "200, hidden retry", behaviourText(c))
+}

@@ -262,9 +262,10 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	scale = c.Timescale
 	pp := at("proxy", "base.proxy")
 	switch proxies.Kind(c.Proxy.Kind) {
-	case proxies.KindGo, proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy, proxies.KindVarnish, proxies.KindSquid:
+	case proxies.KindGo, proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy,
+		proxies.KindCaddy, proxies.KindApache, proxies.KindVarnish, proxies.KindSquid:
 	default:
-		bad(pp+".kind", "proxy kind %q: want go, nginx, haproxy, envoy, varnish or squid", c.Proxy.Kind)
+		bad(pp+".kind", "proxy kind %q: want go, nginx, haproxy, envoy, caddy, apache, varnish or squid", c.Proxy.Kind)
 	}
 	switch proxies.Runtime(c.Proxy.Runtime) {
 	case proxies.RuntimeEmbedded:

@@ -8,7 +8,20 @@ cd "$(dirname "$0")/.."
 need_go
 PATH="$PATH:/usr/sbin:/usr/local/sbin"
 export PATH
-need_packages nginx nginx-light haproxy haproxy debootstrap debootstrap chromium chromium tshark tshark varnishd varnish varnishncsa varnish squid squid
+need_packages nginx nginx-light haproxy haproxy debootstrap debootstrap chromium chromium tshark tshark varnishd varnish varnishncsa varnish squid squid caddy caddy apache2 apache2
+
+# The current Caddy beside Debian's, for the version ladder: built from the
+# Go module proxy into the directory racelab looks in for a proxy binary at
+# a version of its own (about 4 minutes once, cached afterwards), beside
+# vet and staticcheck.
+CADDY_VERSION=2.11.9
+caddydir="$(go env GOPATH)/racelab-caddy/$CADDY_VERSION"
+caddypid=
+if ! "$caddydir/caddy" build-info 2>/dev/null | grep -q "caddyserver/caddy/v2[[:space:]]*v$CADDY_VERSION"; then
+	echo "== building caddy $CADDY_VERSION into $caddydir (in the background)"
+	GOBIN="$caddydir" go install "github.com/caddyserver/caddy/v2/cmd/caddy@v$CADDY_VERSION" &
+	caddypid=$!
+fi
 
 # testcontainers-go: no reaper image can be pulled here, and inside a
 # container the engine is reached on loopback.
@@ -38,6 +51,9 @@ fi
 # fuzz targets run beside them on one fuzzing process at the lowest CPU
 # priority, so a test's timer never waits behind a fuzzer for a core.
 echo "== go test -race, and every fuzz target (${RACELAB_FUZZTIME:-2s} each; longer runs: scripts/fuzz.sh 5m) beside it"
+if [ -n "$caddypid" ]; then
+	wait "$caddypid"
+fi
 fuzzlog=$(mktemp)
 RACELAB_FUZZ_WORKERS=1 nice -n 19 scripts/fuzz.sh "${RACELAB_FUZZTIME:-2s}" >"$fuzzlog" 2>&1 &
 fuzzpid=$!

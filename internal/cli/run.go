@@ -41,8 +41,8 @@ type runFlags struct {
 
 func (f *runFlags) register(fs *flag.FlagSet, demo bool) {
 	fs.StringVar(&f.out, "o", "", "write results (JSON lines) to this file (default racelab-results/<scenario>-<run>.jsonl)")
-	fs.StringVar(&f.proxy, "proxy", "", "run on this proxy kind instead of the scenario's: go, nginx, haproxy, envoy, varnish, squid")
-	fs.StringVar(&f.version, "proxy-version", "", "proxy version (container images)")
+	fs.StringVar(&f.proxy, "proxy", "", "run on this proxy kind instead of the scenario's: go, nginx, haproxy, envoy, caddy, apache, varnish, squid")
+	fs.StringVar(&f.version, "proxy-version", "", "proxy version: picks the container image, or for the process runtime a binary built at it in $GOPATH/racelab-BINARY/VERSION/ (caddy 2.11)")
 	fs.StringVar(&f.runtime, "runtime", "", "runtime for external proxies: process or container")
 	fs.StringVar(&f.proxyFrom, "proxy-from", "", "run your own proxy configuration, `KIND:PATH` (nginx, haproxy, envoy): the file as written, with racelab's substitutions listed in the results")
 	fs.StringVar(&f.upstream, "upstream", "", "with --proxy-from: the nginx upstream, HAProxy backend or Envoy cluster under test (default: the only one)")
@@ -181,6 +181,7 @@ func openResults(path, scenario, runID string) (*os.File, string, error) {
 func runRun(ctx context.Context, e *env, args []string) int {
 	fs := newFlags(e, "run", "run [flags] SCENARIO", `  racelab run six-step                      # built-in scenario (racelab scenarios lists them)
   racelab run six-step --proxy nginx        # on nginx (process runtime)
+  racelab run six-step --proxy caddy --proxy-version 2.11 --runtime process   # the go-installed Caddy 2.11.9
   racelab run matrix.yaml -o out.jsonl --parallel 2
   racelab run matrix.yaml --shard 1/4       # a CI job's quarter of the cells
   racelab run six-step --pcap pcaps         # failing trials' packets: tshark -r pcaps/RUN_CELL_SEQ.pcap

@@ -24,7 +24,7 @@ func TestSixStepOnVarnishAndSquid(t *testing.T) {
 		notes []string
 	}{
 		{proxies.KindVarnish, []string{"PASS  Varnish retries a recycled connection by itself, even with retry off", "PASS  Varnish does not retry a POST with a body", "PASS  the fix removes it"},
-			[]string{"timescale 0.05 raised to 0.1 for varnish", "retry off is not expressible in Varnish 7.1"}},
+			[]string{"timescale 0.05 raised to 0.1 for varnish", "not expressible on this proxy: retry off: Varnish 7.1 retries"}},
 		{proxies.KindSquid, []string{"PASS  Squid answers 502 with retries off", "PASS  Squid keeps a POST off its pooled connection", "PASS  retries hide it for GET"},
 			[]string{"timescale 0.05 raised to 0.5 for squid", "does not reuse its pooled upstream connection here"}},
 	} {

@@ -1,6 +1,7 @@
 package images
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -20,9 +21,11 @@ import (
 // and Prune.
 const (
 	About = `Builds and manages local proxy images that need no container registry: a
-Debian suite bootstrapped with nginx and HAProxy, imported into the local
-Docker engine as racelab/proxies:<suite> and tagged
-racelab/nginx:<version> and racelab/haproxy:<version>.`
+Debian suite bootstrapped with nginx, HAProxy, Caddy, Apache httpd, Varnish
+and Squid, imported into the local Docker engine as racelab/proxies:<suite>
+and tagged racelab/<proxy>:<version> for each (racelab/nginx:1.22.1,
+racelab/apache:2.4.62, ...). An image built with another package set (an
+older racelab's) is rebuilt.`
 	Commands = `  build   build the images of Debian suites (needs root and debootstrap);
           an image that exists already is reused
   list    list the racelab images in the local engine
@@ -94,7 +97,7 @@ func RunBuild(ctx context.Context, f *BuildFlags, stdout, stderr io.Writer) erro
 	}
 	reused := map[string]bool{}
 	for _, im := range present {
-		reused[im.Suite] = !f.force && im.Ref == SuiteRef(im.Suite)
+		reused[im.Suite] = !f.force && im.Ref == SuiteRef(im.Suite) && im.Packages == packagesLabel()
 	}
 	var errs []error
 	for _, suite := range list {
@@ -111,8 +114,8 @@ func RunBuild(ctx context.Context, f *BuildFlags, stdout, stderr io.Writer) erro
 		if reused[suite] {
 			how = "reused"
 		}
-		fmt.Fprintf(stdout, "%s\t%s\t%s\tnginx %s\thaproxy %s\t%s\t%s\n", im.Suite, im.Ref, shortID(im.ID),
-			im.Versions["nginx"], im.Versions["haproxy"], formatSize(im.Size), how)
+		fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\t%s\n", im.Suite, im.Ref, shortID(im.ID),
+			versionsText(im), formatSize(im.Size), how)
 	}
 	return errors.Join(errs...)
 }
@@ -213,13 +216,34 @@ func listCommand(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SUITE\tREF\tID\tNGINX\tHAPROXY\tDEBIAN\tSIZE\tCREATED")
+	head := []string{"SUITE", "REF", "ID"}
+	for _, k := range Kinds {
+		head = append(head, strings.ToUpper(string(k)))
+	}
+	head = append(head, "DEBIAN", "SIZE", "CREATED")
+	fmt.Fprintln(tw, strings.Join(head, "\t"))
 	for _, im := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", im.Suite, im.Ref, shortID(im.ID),
-			im.Versions["nginx"], im.Versions["haproxy"], im.Debian, formatSize(im.Size),
-			im.Created.UTC().Format(time.DateTime))
+		row := []string{im.Suite, im.Ref, shortID(im.ID)}
+		for _, k := range Kinds {
+			row = append(row, cmp.Or(im.Versions[string(k)], "-"))
+		}
+		row = append(row, im.Debian, formatSize(im.Size), im.Created.UTC().Format(time.DateTime))
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	return tw.Flush()
+}
+
+// versionsText names each proxy of an image with its version: "nginx
+// 1.22.1 haproxy 2.6.12 caddy 2.6.2 ...", proxies the image lacks left
+// out.
+func versionsText(im Image) string {
+	var parts []string
+	for _, k := range Kinds {
+		if v := im.Versions[string(k)]; v != "" {
+			parts = append(parts, string(k)+" "+v)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 func pruneCommand(ctx context.Context, stdout io.Writer) error {

@@ -23,6 +23,10 @@ const (
 	LabelSuite = "racelab.suite"
 	// LabelDebian holds the image's /etc/debian_version.
 	LabelDebian = "racelab.debian"
+	// LabelPackages lists the Debian packages an image was bootstrapped
+	// with (Packages, comma separated): an image whose list differs was
+	// built by another racelab and is rebuilt, not reused.
+	LabelPackages = "racelab.packages"
 	// labelVersionPrefix + proxy kind holds that proxy's upstream version
 	// ("racelab.nginx=1.22.1").
 	labelVersionPrefix = "racelab."
@@ -33,11 +37,37 @@ const (
 // 3.2 at the time of writing).
 var DefaultSuites = []string{"bookworm", "trixie", "sid"}
 
+// Packages are the Debian packages a racelab image is bootstrapped with.
+// The nginx package holds the binary from bookworm on (nginx-light and
+// friends add modules on top of it).
+var Packages = []string{"nginx", "haproxy", "caddy", "apache2", "varnish", "squid"}
+
+// packagesLabel is the LabelPackages value of an image built now.
+func packagesLabel() string { return strings.Join(Packages, ",") }
+
+// Kinds are the proxies a racelab image carries, in the order `racelab
+// images` shows them.
+var Kinds = []proxies.Kind{
+	proxies.KindNginx, proxies.KindHAProxy, proxies.KindCaddy, proxies.KindApache,
+	proxies.KindVarnish, proxies.KindSquid,
+}
+
+// kindPackages names the Debian package each proxy comes from (the one
+// debootstrap installs; apache2-bin holds the binary).
+var kindPackages = map[proxies.Kind]string{
+	proxies.KindNginx: "nginx", proxies.KindHAProxy: "haproxy", proxies.KindCaddy: "caddy",
+	proxies.KindApache: "apache2", proxies.KindVarnish: "varnish", proxies.KindSquid: "squid",
+}
+
 // proxyBinaries are the proxies a racelab image carries, by the path of
-// their binary in the image.
+// their binary in the image; the package that owns it gives the version.
 var proxyBinaries = map[proxies.Kind]string{
 	proxies.KindNginx:   "/usr/sbin/nginx",
 	proxies.KindHAProxy: "/usr/sbin/haproxy",
+	proxies.KindCaddy:   "/usr/bin/caddy",
+	proxies.KindApache:  "/usr/sbin/apache2",
+	proxies.KindVarnish: "/usr/sbin/varnishd",
+	proxies.KindSquid:   "/usr/sbin/squid",
 }
 
 // Image is a locally built racelab proxy image.
@@ -47,8 +77,12 @@ type Image struct {
 	Ref string
 	ID  string
 	// Versions maps a proxy kind to the upstream version inside
-	// ("nginx": "1.22.1", "haproxy": "2.6.12").
+	// ("nginx": "1.22.1", "haproxy": "2.6.12", "caddy": "2.6.2", "apache":
+	// "2.4.62", "varnish": "7.1.1", "squid": "5.7").
 	Versions map[string]string
+	// Packages is the image's LabelPackages: the Debian packages it was
+	// bootstrapped with.
+	Packages string
 	// Tags are all the image's references, racelab/<kind>:<version>
 	// among them.
 	Tags    []string
@@ -73,6 +107,7 @@ func imageFrom(s container.ImageSummary) Image {
 		Versions: map[string]string{},
 		Tags:     slices.Clone(s.Tags),
 		Debian:   s.Labels[LabelDebian],
+		Packages: s.Labels[LabelPackages],
 		Size:     s.Size,
 		Created:  s.Created,
 	}
@@ -169,6 +204,11 @@ func OfficialRef(kind proxies.Kind, version string) (string, error) {
 			version = "latest"
 		}
 		return string(kind) + ":" + version, nil
+	case proxies.KindCaddy:
+		if version == "" {
+			version = "2"
+		}
+		return "caddy:" + version, nil
 	case proxies.KindEnvoy:
 		if version == "" {
 			return "", fmt.Errorf("resolve envoy image: no local image exists; give a version for envoyproxy/envoy:v<version>")

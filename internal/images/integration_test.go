@@ -72,10 +72,19 @@ func TestBuildSuites(t *testing.T) {
 				assert.Regexp(t, `^\d+\.\d+\.\d+$`, v, kind)
 				assert.Contains(t, im.Tags, KindRef(kind, v))
 			}
+			assert.Equal(t, packagesLabel(), im.Packages, "the package set label")
 			if suite == "bookworm" {
 				// Debian stable keeps its upstream versions.
 				assert.Equal(t, "1.22.1", im.Versions["nginx"])
 				assert.True(t, strings.HasPrefix(im.Versions["haproxy"], "2.6."), im.Versions["haproxy"])
+				// Bookworm has every proxy of the package set.
+				assert.Equal(t, "2.6.2", im.Versions["caddy"])
+				assert.True(t, strings.HasPrefix(im.Versions["apache"], "2.4."), im.Versions["apache"])
+				assert.True(t, strings.HasPrefix(im.Versions["varnish"], "7.1."), im.Versions["varnish"])
+				assert.True(t, strings.HasPrefix(im.Versions["squid"], "5."), im.Versions["squid"])
+				// Their racelab/<kind>:<version> tags go to the suite
+				// built last with that version (trixie has Caddy 2.6.2
+				// too), so only the versions are checked here.
 			}
 
 			// A second build reuses the image.

@@ -339,3 +339,34 @@ func TestRemoveTreeUnmounts(t *testing.T) {
 	_, err = os.Stat(filepath.Join(outside, "precious"))
 	assert.NoError(t, err, "removeTree deleted through a mount")
 }
+
+func TestMissingDebs(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		want []string
+	}{
+		{"debootstrap: exit status 1; last output:\nE: Couldn't find these debs: varnish", []string{"varnish"}},
+		{"E: Couldn't find these debs: varnish squid\n", []string{"varnish", "squid"}},
+		{"E: Failure trying to run: chroot", nil},
+	} {
+		assert.Equal(t, tc.want, missingDebs(tc.msg), tc.msg)
+	}
+	assert.True(t, isRequired("nginx"))
+	assert.False(t, isRequired("varnish"))
+	for _, k := range Kinds {
+		assert.NotEmpty(t, kindPackages[k], k)
+		assert.NotEmpty(t, proxyBinaries[k], k)
+	}
+}
+
+func TestMissingAPT(t *testing.T) {
+	assert.Equal(t, []string{"varnish"}, missingAPT("apt-get: exit status 100; last output:\nE: Unable to locate package varnish"))
+	assert.Equal(t, []string{"squid", "varnish"}, missingAPT("E: Package 'squid' has no installation candidate\nE: Unable to locate package varnish\n"))
+	assert.Nil(t, missingAPT("E: Sub-process /usr/bin/dpkg returned an error code (1)"))
+}
+
+func TestVersionsText(t *testing.T) {
+	im := Image{Versions: map[string]string{"nginx": "1.22.1", "haproxy": "2.6.12", "caddy": "2.6.2", "apache": "2.4.68", "squid": "5.7"}}
+	assert.Equal(t, "nginx 1.22.1 haproxy 2.6.12 caddy 2.6.2 apache 2.4.68 squid 5.7", versionsText(im))
+	assert.Equal(t, "nginx,haproxy,caddy,apache2,varnish,squid", packagesLabel())
+}

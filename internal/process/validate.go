@@ -78,6 +78,13 @@ func readVersion(ctx context.Context, a proxies.Adapter, bin string) (string, er
 	}
 	v, err := a.ParseVersion(out)
 	if err != nil {
+		if fb, ok := a.(proxies.VersionFallback); ok {
+			if out2, err2 := run(ctx, bin, fb.FallbackVersionArgs(), ""); err2 == nil {
+				if v2, err2 := a.ParseVersion(out2); err2 == nil {
+					return v2, nil
+				}
+			}
+		}
 		return "", fmt.Errorf("version: %w", err)
 	}
 	return v, nil

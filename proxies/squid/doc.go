@@ -4,7 +4,7 @@
 // (http_port … accel) in front of one origin server (cache_peer …
 // originserver), nothing cached, server_idle_pconn_timeout
 // from the spec's idle timeout (whole seconds, at least one; a rounded
-// value is in the bundle's Notes). Squid runs in the foreground as one
+// value is in the bundle's Unexpressed list). Squid runs in the foreground as one
 // process (-N) under a service name of its own (-n), so the shared-memory
 // segments it makes even with -N never meet another Squid's.
 //
@@ -30,7 +30,7 @@
 //	            re-forwards a POST; it never sends one on a pooled
 //	            connection either (server_pconn_for_nonretriable, default
 //	            none), so a POST cannot meet the race: racelab classifies
-//	            it not_reused. The bundle's Notes say so.
+//	            it not_reused. The bundle's Unexpressed list says so.
 //
 // The access log line carries the request id, status, result code,
 // hierarchy code and error page: the race shows as 502 with

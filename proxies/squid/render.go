@@ -33,7 +33,7 @@ const (
 )
 
 // NoteRetryAll says what Squid does instead of retrying a POST.
-const NoteRetryAll = "retry all is not expressible in Squid: it never re-forwards a request it cannot retry (a POST, a request with a body); it keeps such requests off pooled connections instead (server_pconn_for_nonretriable, default none), so they cannot meet the race"
+const NoteRetryAll = "retry all: Squid never re-forwards a request it cannot retry (a POST, a request with a body); it keeps such requests off pooled connections instead (server_pconn_for_nonretriable, default none), so they cannot meet the race"
 
 // logFormat is the access log line. Field by field:
 //
@@ -136,7 +136,7 @@ func render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
 	if spec.IdleTimeout > 0 {
 		p.IdleTimeout = seconds(spec.IdleTimeout)
 		if ran := time.Duration(p.IdleTimeout) * time.Second; ran != spec.IdleTimeout {
-			notes = append(notes, fmt.Sprintf("proxy idle %s ran as %s: Squid's server_idle_pconn_timeout takes whole seconds", spec.IdleTimeout, ran))
+			notes = append(notes, fmt.Sprintf("idle timeout %s: Squid's server_idle_pconn_timeout takes whole seconds, it ran as %s", spec.IdleTimeout, ran))
 		}
 	}
 	if p.Explicit {
@@ -162,7 +162,7 @@ func render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
 		// In a container, Squid runs as its own user from the start:
 		// the output pipes are then its own.
 		ContainerUser: "proxy",
-		Notes:         notes,
+		Unexpressed:   notes,
 	}, nil
 }
 

@@ -18,7 +18,8 @@
 // connection; the client gets 503 "Backend fetch failed" only when the
 // request has a body Varnish streamed without caching.
 //
-// Retry policies map to what Varnish 7.1 has, and Notes say what they
+// Retry policies map to what Varnish 7.1 has; Unexpressed (retry off) and
+// Notes say what they
 // cannot be:
 //
 //	off         not expressible: Varnish retries a request that failed on

@@ -39,7 +39,7 @@ const BodyCacheLimit = "1MB"
 // on a new one, unless its body was streamed and not cached; the VCL
 // switch for it (bereq.retry_connect) is not in 7.1.
 const (
-	NoteRetryOff        = "retry off is not expressible in Varnish 7.1: it retries a request that failed on a recycled backend connection once, by itself (\"extrachance\"), for every method whose body is not streamed uncached; only a POST with a body fails"
+	NoteRetryOff        = "retry off: Varnish 7.1 retries a request that failed on a recycled backend connection once, by itself (\"extrachance\"), for every method whose body is not streamed uncached; only a POST with a body fails"
 	NoteRetryIdempotent = "retry idempotent runs Varnish 7.1's built-in retry of a recycled backend connection, which also replays a POST or PUT without a body; a request with an uncached body is never retried"
 	NoteRetryAll        = "retry all runs Varnish 7.1's built-in retry of a recycled backend connection with request bodies cached (std.cache_req_body), so a POST with a body is replayed too"
 )
@@ -142,11 +142,11 @@ func render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
 	if p.Variant == "" {
 		p.Variant = proxies.VariantExplicit
 	}
-	var notes []string
+	var notes, unexpressed []string
 	switch {
 	case !p.Explicit:
 	case spec.Retry == proxies.RetryOff:
-		notes = append(notes, NoteRetryOff)
+		unexpressed = append(unexpressed, NoteRetryOff)
 	case spec.Retry == proxies.RetryIdempotent:
 		notes = append(notes, NoteRetryIdempotent)
 	case spec.Retry == proxies.RetryAll:
@@ -193,7 +193,8 @@ func render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
 			Args:      []string{"-n", work, "-c", "-b", "-t", "10", "-F", logFormat},
 			ReadyPath: ReadyPath,
 		},
-		Notes: notes,
+		Notes:       notes,
+		Unexpressed: unexpressed,
 	}, nil
 }
 
