@@ -9,14 +9,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"reflect"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,14 +27,13 @@ import (
 // queue short when no evidence is wanted.
 type Capture struct {
 	cfg      Config
-	handle   *pcapgo.EthernetHandle
-	fd       int
+	sock     *packetSocket
 	flows    *flows
 	sentinel *net.UDPConn
 	sentAddr *net.UDPAddr
 	sentPort uint16
 
-	// mu serialises reading the socket (the handle's buffer is shared).
+	// mu serialises reading the socket (its buffer is shared).
 	mu      sync.Mutex
 	parser  *gopacket.DecodingLayerParser
 	eth     layers.Ethernet
@@ -59,16 +55,6 @@ type Capture struct {
 // reads, and a loaded machine can delay a read by milliseconds. The
 // default buffer (about 200 KiB) holds a few hundred small packets.
 const rcvBuf = 8 << 20
-
-// handleFD is the handle's socket. pcapgo keeps the descriptor unexported;
-// it is read, not changed, through reflection (pinned gopacket v1.1.19).
-func handleFD(h *pcapgo.EthernetHandle) (int, bool) {
-	fv := reflect.ValueOf(h).Elem().FieldByName("fd")
-	if !fv.IsValid() || !fv.CanInt() {
-		return 0, false
-	}
-	return int(fv.Int()), true
-}
 
 // growBuffer raises the socket's receive buffer past the system limit
 // (SO_RCVBUFFORCE, root or CAP_NET_ADMIN), or to it, and returns the size
@@ -96,33 +82,20 @@ func Start(ctx context.Context, cfg Config) (*Capture, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	h, err := pcapgo.NewEthernetHandle(cfg.Interface)
+	sock, err := openPacketSocket(cfg.Interface, cfg.SnapLen)
 	if err != nil {
 		hint := ""
-		if strings.Contains(err.Error(), "not permitted") {
+		if errors.Is(err, unix.EPERM) {
 			hint = " (needs root or CAP_NET_RAW)"
 		}
 		return nil, fmt.Errorf("%w: open AF_PACKET socket on %s: %v%s", ErrUnavailable, cfg.Interface, err, hint)
 	}
-	fd, ok := handleFD(h)
-	if !ok {
-		h.Close()
-		return nil, fmt.Errorf("%w: pcapgo's handle hides its socket (gopacket other than v1.1.19?)", ErrUnavailable)
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		h.Close()
-		return nil, fmt.Errorf("start capture: %w", err)
-	}
-	c := &Capture{cfg: cfg, handle: h, fd: fd, flows: newFlows(cfg.MaxConns, cfg.MaxPackets), rcvbuf: growBuffer(fd, rcvBuf)}
+	c := &Capture{cfg: cfg, sock: sock, flows: newFlows(cfg.MaxConns, cfg.MaxPackets), rcvbuf: growBuffer(sock.fd, rcvBuf)}
 	c.parser = gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &c.eth, &c.ip4, &c.tcp, &c.udp)
 	c.parser.IgnoreUnsupported = true
-	if err := h.SetCaptureLength(cfg.SnapLen); err != nil {
-		h.Close()
-		return nil, fmt.Errorf("start capture: %w", err)
-	}
 	s, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
-		h.Close()
+		_ = sock.close()
 		return nil, fmt.Errorf("start capture: barrier socket: %w", err)
 	}
 	c.sentinel, c.sentAddr = s, s.LocalAddr().(*net.UDPAddr)
@@ -130,13 +103,18 @@ func Start(ctx context.Context, cfg Config) (*Capture, error) {
 	if cfg.Filtering == FilterKernel {
 		prog, err := kernelFilter(cfg.Port, c.sentPort, uint32(cfg.SnapLen))
 		if err == nil {
-			err = h.SetBPF(prog)
+			err = sock.attach(prog)
 		}
 		if err != nil {
 			_ = s.Close()
-			h.Close()
-			return nil, fmt.Errorf("%w: attach filter: %v", ErrUnavailable, err)
+			_ = sock.close()
+			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
+	}
+	if err := sock.bind(); err != nil {
+		_ = s.Close()
+		_ = sock.close()
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	go drainSentinel(s)
 	sctx, cancel := context.WithTimeout(ctx, startSyncWait)
@@ -195,26 +173,25 @@ func (c *Capture) Drain() error {
 
 // readReady reads every packet queued; when none is, it waits up to wait
 // for one. It reports how many it read. The socket is non-blocking, so a
-// packet costs one system call; pcapgo reports an empty queue (EAGAIN)
-// only in its error's text.
+// packet costs one system call.
 func (c *Capture) readReady(wait time.Duration) (int, error) {
 	n := 0
 	for {
-		data, ci, err := c.handle.ZeroCopyReadPacketData()
+		data, ci, err := c.sock.read()
 		if err == nil {
 			c.file(data, ci)
 			n++
 			wait = 0 // once packets came, read on only while they are queued
 			continue
 		}
-		if !strings.HasSuffix(err.Error(), unix.EAGAIN.Error()) {
-			return n, fmt.Errorf("read packet: %w", err)
+		if !errors.Is(err, unix.EAGAIN) {
+			return n, err
 		}
 		if wait <= 0 {
 			return n, nil
 		}
 		ts := unix.NsecToTimespec(int64(wait))
-		ready, err := unix.Ppoll([]unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLIN}}, &ts, nil)
+		ready, err := unix.Ppoll([]unix.PollFd{{Fd: int32(c.sock.fd), Events: unix.POLLIN}}, &ts, nil)
 		switch {
 		case errors.Is(err, unix.EINTR):
 		case err != nil:
@@ -308,8 +285,8 @@ func (c *Capture) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.closed {
-		if st, err := c.handle.Stats(); err == nil {
-			c.kernelDrops += int(st.Drops)
+		if d, err := c.sock.drops(); err == nil {
+			c.kernelDrops += d
 		}
 	}
 	conns, evicted := c.flows.count()
@@ -325,6 +302,5 @@ func (c *Capture) Close() error {
 		return nil
 	}
 	c.closed = true
-	c.handle.Close()
-	return c.sentinel.Close()
+	return errors.Join(c.sock.close(), c.sentinel.Close())
 }

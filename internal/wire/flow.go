@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/gopacket"
+	"github.com/gopacket/gopacket"
 )
 
 // Side is the end of a proxy↔backend connection a packet came from.

@@ -6,8 +6,8 @@ import (
 	"os"
 	"sort"
 
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // WritePcap writes the flows' packets, in time order, to a pcap file
