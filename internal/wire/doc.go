@@ -5,9 +5,9 @@
 // bytes reached a socket the backend had already closed.
 //
 // A Capture is one AF_PACKET socket on an interface (lo) with a classic
-// BPF filter for one backend TCP port, read through gopacket's pure-Go
-// pcapgo.EthernetHandle (no cgo, no libpcap) and decoded with gopacket's
-// layers. It needs root or CAP_NET_RAW; without them Start returns an
+// BPF filter for one backend TCP port, opened non-blocking with
+// golang.org/x/sys/unix (no cgo, no libpcap) and decoded with the layers of
+// github.com/gopacket/gopacket, whose pcapgo writes the pcap files. It needs root or CAP_NET_RAW; without them Start returns an
 // error that wraps ErrUnavailable and says why, so a caller records
 // "capture unavailable: …" instead of losing the evidence silently.
 //
