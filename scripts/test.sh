@@ -8,7 +8,12 @@ cd "$(dirname "$0")/.."
 need_go
 PATH="$PATH:/usr/sbin:/usr/local/sbin"
 export PATH
-need_packages nginx nginx-light haproxy haproxy debootstrap debootstrap chromium chromium
+need_packages nginx nginx-light haproxy haproxy debootstrap debootstrap chromium chromium \
+	node nodejs gunicorn gunicorn puma puma \
+	/usr/share/tomcat10/bin/catalina.sh tomcat10 apache2 apache2
+# uvicorn has no command of its own here: Debian's python3 must import it.
+/usr/bin/python3 -c 'import uvicorn' 2>/dev/null ||
+	need_packages racelab-no-such-command python3-uvicorn
 
 # testcontainers-go: no reaper image can be pulled here, and inside a
 # container the engine is reached on loopback.
