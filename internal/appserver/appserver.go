@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"sort"
 	"strings"
 	"time"
 
@@ -67,7 +66,7 @@ var runtimes = []Runtime{
 		DefaultNote: "Puma persistent_timeout, 20 s before 7.0 (65 s from 7.0)", Unit: time.Second, StartTimeout: 30 * time.Second},
 	{Name: Tomcat, Package: "tomcat10", Default: 60 * time.Second, Setting: "keepAliveTimeout",
 		DefaultNote: "Tomcat keepAliveTimeout = connectionTimeout, 60 s when server.xml sets neither (the stock server.xml sets 20 s)",
-		Unit: time.Millisecond, StartTimeout: 90 * time.Second},
+		Unit:        time.Millisecond, StartTimeout: 90 * time.Second},
 	{Name: Apache, Package: "apache2", Default: 5 * time.Second, Setting: "KeepAliveTimeout",
 		DefaultNote: "Apache httpd KeepAliveTimeout, 5 s", Unit: time.Millisecond, StartTimeout: 30 * time.Second,
 		Note: "racelab answers with mod_status (event MPM) so no file needs to be readable by the server's user"},
@@ -315,16 +314,6 @@ func get(ctx context.Context, addr, id string) (int, error) {
 		return 0, fmt.Errorf("not HTTP: %q", buf[:n])
 	}
 	return code, nil
-}
-
-// sortedKeys returns m's keys sorted.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Get sends one GET /r/<id> to addr on a fresh connection and fails
