@@ -290,3 +290,40 @@ func upstreamClosed(msg string) bool {
 	}
 	return false
 }
+
+// RuntimeMeasure is a runtime's idle close measured from outside, at one
+// keep-alive setting.
+type RuntimeMeasure struct {
+	Runtime appserver.Runtime
+	Version string
+	// KeepAlive is the setting (0: the runtime's default).
+	KeepAlive time.Duration
+	Result    *probe.Result
+	// Err says why the runtime could not be measured (not installed, ...).
+	Err error
+}
+
+// MeasureRuntime starts runtime name with keep-alive ka (0: its default),
+// measures its idle close from outside (samples connections at once,
+// each wait bounded by maxWait) and stops it.
+func MeasureRuntime(ctx context.Context, name string, ka time.Duration, samples int, maxWait time.Duration) RuntimeMeasure {
+	rt, ok := appserver.Lookup(name)
+	m := RuntimeMeasure{Runtime: rt, KeepAlive: rt.KeepAlive(ka)}
+	if !ok {
+		m.Err = fmt.Errorf("unknown runtime %q: want one of %s", name, appserver.Names())
+		return m
+	}
+	if err := appserver.Available(rt.Name); err != nil {
+		m.Err = err
+		return m
+	}
+	s, err := appserver.Start(ctx, appserver.Spec{Name: rt.Name, KeepAlive: ka})
+	defer func() { _ = s.Stop(context.Background()) }()
+	if err != nil {
+		m.Err = err
+		return m
+	}
+	m.Version = s.Version()
+	m.Result, m.Err = probe.Measure(ctx, s.URL(), probe.WithSamples(samples), probe.WithMaxWait(maxWait), probe.WithMaxRequests(0))
+	return m
+}
