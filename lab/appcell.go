@@ -69,7 +69,7 @@ func (cr *cellRun) startApp(ctx context.Context) error {
 		cr.app.offsets = appOffsets(res.Max-res.Min, c.Trials)
 	}
 	if last := cr.app.offsets[len(cr.app.offsets)-1]; c.Proxy.Config == "" && cr.proxyIdle <= res.Median+last {
-		cr.app.skip = fmt.Sprintf("no race possible: the proxy drops its idle upstream connection after %s, before %s closes it (measured %s)",
+		cr.app.skip = fmt.Sprintf("not raced: the proxy drops its idle upstream connection after %s, before %s closes it (measured %s)",
 			probe.FormatWait(cr.proxyIdle), c.Runtime, res.Median.Round(time.Millisecond))
 	}
 	return nil
