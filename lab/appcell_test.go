@@ -112,3 +112,29 @@ func TestRuntimesScenarioNaturalRaceBehindNginx(t *testing.T) {
 		t.Errorf("no failure attributed from the wire")
 	}
 }
+
+// Victims spread over the natural window widened by the measured spread,
+// sorted, at most 16 of them, never closer than 100µs.
+func TestAppOffsets(t *testing.T) {
+	tests := []struct {
+		spread   time.Duration
+		trials   int
+		from, to time.Duration
+		max      int
+	}{
+		{0, 12, -500 * time.Microsecond, 3 * time.Millisecond, 12},
+		{10 * time.Millisecond, 40, -5500 * time.Microsecond, 8 * time.Millisecond, 16},
+		{0, 1000, -500 * time.Microsecond, 3 * time.Millisecond, 16},
+	}
+	for _, tt := range tests {
+		got := appOffsets(tt.spread, tt.trials)
+		if len(got) < 2 || len(got) > tt.max || got[0] != tt.from || got[len(got)-1] > tt.to || got[len(got)-1] < tt.to-time.Millisecond {
+			t.Errorf("appOffsets(%v, %d) = %v", tt.spread, tt.trials, got)
+		}
+		for i := 1; i < len(got); i++ {
+			if got[i]-got[i-1] < 100*time.Microsecond {
+				t.Errorf("appOffsets(%v, %d): step %v", tt.spread, tt.trials, got[i]-got[i-1])
+			}
+		}
+	}
+}
