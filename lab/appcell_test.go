@@ -3,7 +3,10 @@ package lab
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
+	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -136,5 +139,55 @@ func TestAppOffsets(t *testing.T) {
 				t.Errorf("appOffsets(%v, %d): step %v", tt.spread, tt.trials, got[i]-got[i-1])
 			}
 		}
+	}
+}
+
+// A run interrupted mid-trial (the CLI's SIGINT cancels the context)
+// stops the runtime's process group and removes its directory.
+func TestRuntimeStoppedOnInterrupt(t *testing.T) {
+	needInCI(t, appserver.Available(appserver.Uvicorn))
+	sc := load(t, `name: interrupt
+base:
+  proxy_idle: 10s
+  trials: 50
+  backend: {runtime: uvicorn, keepalive: 1s}
+`)
+	ctx, cancel := context.WithCancel(context.Background())
+	var buf bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = Run(ctx, sc, WithResults(results.NewWriter(&buf)), WithProgress(func(p Progress) {
+			if p.Record != nil && p.Record.Seq == 1 {
+				cancel()
+			}
+		}))
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		cancel()
+		t.Fatal("run not stopped 2 minutes after its context was cancelled")
+	}
+	cancel()
+	var end *results.Cell
+	for _, line := range bytes.Split(buf.Bytes(), []byte("\n")) {
+		if bytes.Contains(line, []byte(`"type":"cell_end"`)) {
+			var c results.Cell
+			if err := json.Unmarshal(line, &c); err != nil {
+				t.Fatal(err)
+			}
+			end = &c
+		}
+	}
+	if end == nil || end.Runtime["pid"] == "" || end.Error == "" {
+		t.Fatalf("cell_end %+v: want the runtime's pid and the interruption", end)
+	}
+	pid, _ := strconv.Atoi(end.Runtime["pid"])
+	if err := syscall.Kill(-pid, 0); err != syscall.ESRCH {
+		t.Errorf("runtime process group %d after the interrupted run: %v, want ESRCH", pid, err)
+	}
+	if _, err := os.Stat(end.Runtime["dir"]); !os.IsNotExist(err) {
+		t.Errorf("runtime directory %s after the interrupted run: %v", end.Runtime["dir"], err)
 	}
 }
