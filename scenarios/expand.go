@@ -539,7 +539,7 @@ func DefaultOffsets() []time.Duration {
 var paramNames = map[string]bool{
 	"proxy": true, "kind": true, "version": true, "variant": true, "proxy_idle": true, "backend_keepalive": true, "margin": true, "retry": true,
 	"method": true, "client": true, "close": true, "mode": true, "fault": true, "gap": true,
-	"preset": true, "reuse": true, "backend": true, "config": true, "upstream": true,
+	"preset": true, "reuse": true, "backend": true, "runtime": true, "keepalive": true, "config": true, "upstream": true,
 }
 
 func sortedKeys(m map[string]bool) []string {
