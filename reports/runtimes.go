@@ -43,6 +43,20 @@ loopback. The *measured idle close* is the time from the end of a response to
 the server's FIN or RST on the idle connection, seen from outside
 (`+"`racelab probe`"+`), median of 3 connections with the range in brackets.
 
+A scenario runs any of them as its backend:
+
+`+"```yaml"+`
+base:
+  proxy: {kind: nginx}
+  proxy_idle: 60s
+  backend: {runtime: uvicorn, keepalive: 5s}   # keepalive left out: the runtime's default
+`+"```"+`
+
+racelab measures the runtime's idle close first, then sends each victim at
+the measured close plus an offset (the natural race; the close of a real
+server cannot be forced), counts executions from the runtime's own request
+log, and attributes a failure from the wire capture of the reused connection.
+
 ## At the documented default
 
 | runtime | version | setting | documented default | measured idle close | close | note |
