@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -189,5 +190,26 @@ base:
 	}
 	if _, err := os.Stat(end.Runtime["dir"]); !os.IsNotExist(err) {
 		t.Errorf("runtime directory %s after the interrupted run: %v", end.Runtime["dir"], err)
+	}
+}
+
+// A runtime version the scenario pins must be the one installed; the
+// cell's error says which is.
+func TestRuntimeVersionPinned(t *testing.T) {
+	needInCI(t, appserver.Available(appserver.Nginx))
+	sc := load(t, `name: pinned
+base:
+  proxy_idle: 10s
+  trials: 1
+  backend: {runtime: nginx, version: "0.1", keepalive: 1s}
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := rep.Cells[0].Error; !strings.Contains(e, "runtime nginx installed is 1.") || !strings.Contains(e, "the scenario asks for 0.1") {
+		t.Errorf("cell error %q", e)
 	}
 }
