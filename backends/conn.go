@@ -141,7 +141,7 @@ func (c *conn) emit(e Event) {
 
 func (c *conn) serve() {
 	defer c.s.forget(c)
-	c.emit(Event{Time: c.created, Kind: EventAccept})
+	c.emit(Event{Time: c.created, Kind: EventAccept, Remote: c.nc.RemoteAddr().String()})
 	c.end(c.loop())
 }
 

@@ -314,3 +314,12 @@ func TestDefaultsFilledIn(t *testing.T) {
 
 // isReset reports whether err is the client's view of an RST.
 func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
+
+// TestAcceptNamesRemote: the accept event carries the peer's address,
+// which names the connection in a packet capture.
+func TestAcceptNamesRemote(t *testing.T) {
+	s, rec := start(t, Config{})
+	c := dial(t, s)
+	e := waitEvent(t, rec, 1, EventAccept)
+	assert.Equal(t, c.nc.LocalAddr().String(), e.Remote)
+}

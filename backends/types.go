@@ -162,6 +162,9 @@ type Event struct {
 	UnreadBytes int `json:"unread_bytes,omitempty"`
 	// Fault is set on a close that a fault caused.
 	Fault FaultKind `json:"fault,omitempty"`
+	// Remote is the peer's address ("127.0.0.1:41000") on EventAccept:
+	// the proxy's side of the connection, which names it on the wire.
+	Remote string `json:"remote,omitempty"`
 }
 
 // Observer receives every event. It is called synchronously from the

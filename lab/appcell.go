@@ -126,6 +126,7 @@ func (cr *cellRun) appTrial(ctx context.Context, seq int, _ *rand.Rand) (results
 		Mode: scenarios.ModeTiming, Method: c.Method, Client: c.Client,
 		RequestID: fmt.Sprintf("%d-%d-v", c.Index, seq),
 	}
+	began := time.Now()
 	var anchor time.Time
 	for attempt := 0; attempt < 2 && anchor.IsZero(); attempt++ {
 		primeID := fmt.Sprintf("%d-%d-p", c.Index, seq)
@@ -183,12 +184,17 @@ func (cr *cellRun) appTrial(ctx context.Context, seq int, _ *rand.Rand) (results
 		return rec, ctx.Err()
 	}
 	execs := cr.appExecutions(ctx, rec.RequestID, resp.Status == 200)
-	v := classifyApp(resp, execs, rec.Proxy, rec.Wire)
-	rec.Outcome, rec.Attributed, rec.Attribution = v.outcome, v.attributed, v.attribution
+	v := classifyApp(resp, execs, rec.Proxy)
+	rec.Outcome, rec.Attribution = v.outcome, v.attribution
 	rec.HiddenRetry, rec.Executions, rec.Duplicate = v.hidden, execs, execs > 1
 	rec.Backend = results.BackendEvidence{Arrivals: execs, Responses: execs}
 	if execs > 0 {
 		rec.Backend.Status = 200
+	}
+	// The reused connection is the one that carried the victim's id.
+	cr.wireEvidence(ctx, &rec, 0, began, resp.Sent)
+	if rec.Outcome.Failed() && execs == 0 {
+		rec.Attributed, rec.Attribution = attributeApp(rec.Wire, rec.Proxy, cr.cfg.attributionWindow)
 	}
 	return rec, nil
 }
@@ -207,13 +213,10 @@ func (cr *cellRun) appExecutions(ctx context.Context, id string, answered bool) 
 	return cr.app.server.Executions(id)
 }
 
-// classifyApp decides a real-runtime victim's outcome. The application
-// always answers 200, so a failure whose request the runtime never ran
-// is the race only with evidence that the runtime closed the connection
-// the proxy reused: the wire (the backend's FIN or RST first, near the
-// request) or, without a capture, the proxy's own log naming the
-// upstream's close or reset.
-func classifyApp(resp response, execs int, proxyEv []proxies.Evidence, wire *results.WireEvidence) verdict {
+// classifyApp decides a real-runtime victim's outcome class; a failure
+// the runtime ran is not the race. A failure it never ran is attributed
+// by attributeApp once the wire has been read.
+func classifyApp(resp response, execs int, proxyEv []proxies.Evidence) verdict {
 	var v verdict
 	v.executions = execs
 	attempts := 0
@@ -234,49 +237,32 @@ func classifyApp(resp response, execs int, proxyEv []proxies.Evidence, wire *res
 	if v.outcome == results.OK && (execs > 1 || attempts > 1) {
 		v.outcome, v.hidden = results.OKAfterHiddenRetry, true
 	}
-	if !v.outcome.Failed() {
-		return v
-	}
-	if execs > 0 {
+	if v.outcome.Failed() && execs > 0 {
 		v.attribution = fmt.Sprintf("not attributed: the runtime ran the request (%d times) and answered it", execs)
-		return v
 	}
-	v.attributed, v.attribution = attributeApp(wire, proxyEv)
 	return v
 }
 
-// attributeApp reads the evidence of the runtime's close for a failure
-// the runtime never ran.
-func attributeApp(wire *results.WireEvidence, proxyEv []proxies.Evidence) (bool, string) {
-	if wire != nil && wire.Unavailable == "" && wire.FirstClose != "" {
-		return attributeWire(wire)
+// attributeApp decides whether a failure the runtime never ran is the
+// race. The application always answers, so it is only with evidence that
+// the runtime closed the connection the proxy reused: the wire
+// (AttributeWire: the runtime's FIN or RST first, near the request, no
+// answer), or, when there is no capture, the proxy's own log naming the
+// upstream's close or reset.
+func attributeApp(wire *results.WireEvidence, proxyEv []proxies.Evidence, window time.Duration) (bool, string) {
+	if wire != nil && wire.Unavailable == "" {
+		return AttributeWire(wire, window)
+	}
+	note := " (no wire capture)"
+	if wire != nil {
+		note = " (no wire capture: " + wire.Unavailable + ")"
 	}
 	for _, ev := range proxyEv {
 		if ev.Source == "error" && upstreamClosed(ev.Message) {
-			note := ""
-			if wire != nil && wire.Unavailable != "" {
-				note = " (no wire capture: " + wire.Unavailable + ")"
-			}
 			return true, fmt.Sprintf("the runtime ran no handler for the request and the proxy logged the upstream's close: %q%s", ev.Message, note)
 		}
 	}
-	return false, "not attributed: the runtime ran no handler for the request, but no evidence shows it closed the reused connection"
-}
-
-// attributeWire attributes from a capture of the reused connection.
-func attributeWire(w *results.WireEvidence) (bool, string) {
-	at := ""
-	if w.CloseSinceRequestNS != nil {
-		at = " " + fmtDur(time.Duration(*w.CloseSinceRequestNS)) + " from the request's first byte"
-	}
-	if w.FirstClose != "backend" {
-		return false, fmt.Sprintf("not attributed: on the wire the %s closed the connection first (%s%s)", w.FirstClose, w.CloseKind, at)
-	}
-	into := ""
-	if w.RequestIntoClosed {
-		into = ", request bytes reached the closed socket"
-	}
-	return true, fmt.Sprintf("wire %s: the runtime sent %s first%s%s, and ran no handler for the request", w.Conn, strings.ToUpper(w.CloseKind), at, into)
+	return false, "not attributed: the runtime ran no handler for the request, but nothing shows it closed the reused connection" + note
 }
 
 // upstreamClosed reports whether a proxy's error-log message says the

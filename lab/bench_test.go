@@ -107,6 +107,48 @@ func BenchmarkDeterministicThroughput(b *testing.B) {
 	}
 }
 
+// BenchmarkDeterministicThroughputWire is BenchmarkDeterministicThroughput
+// with the capture of the proxy↔backend traffic off and on, alternated
+// cell by cell so that both see the same machine load: the goal is on ≥
+// 80% of off. Every trial is a failure, so every trial is synced with the
+// capture and analysed.
+func BenchmarkDeterministicThroughputWire(b *testing.B) {
+	if err := WireAvailable(context.Background()); err != nil {
+		b.Skip(err)
+	}
+	for _, kind := range benchKinds(b) {
+		b.Run(string(kind), func(b *testing.B) {
+			cell := benchCell(b, "name: tput\nbase: {proxy_idle: 10s, backend_keepalive: 0s, gap: 0s, trials: 400}\n", kind)
+			var trials [2]int
+			var elapsed [2]time.Duration
+			for i := 0; i < b.N; i++ {
+				for j, on := range []bool{false, true} {
+					res := RunCell(context.Background(), cell, WithWire(on))
+					if res.Err != nil {
+						b.Fatal(res.Err)
+					}
+					sum := res.Summary()
+					if sum.Attributed != sum.Trials {
+						b.Fatalf("%d of %d trials not attributed failures", sum.Trials-sum.Attributed, sum.Trials)
+					}
+					for _, r := range res.Result.Records() {
+						if on && (r.Wire == nil || r.Wire.Unavailable != "" || r.Wire.FirstClose != "backend") {
+							b.Fatalf("trial %d: wire evidence %+v", r.Seq, r.Wire)
+						}
+					}
+					trials[j] += sum.Trials
+					elapsed[j] += res.Elapsed - res.Setup
+				}
+			}
+			off, on := float64(trials[0])/elapsed[0].Seconds(), float64(trials[1])/elapsed[1].Seconds()
+			b.ReportMetric(off, "off-trials/s")
+			b.ReportMetric(on, "on-trials/s")
+			b.ReportMetric(on/off, "on/off")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
 // BenchmarkMatrixWallTime runs a 48-cell deterministic matrix on nginx and
 // HAProxy and compares its wall time with the lower bound: the sum of every
 // trial's idle gap and exchange divided by the cells that run at once, plus

@@ -39,6 +39,8 @@ type cellRun struct {
 	syncPath string
 	// app is the cell's real runtime, when it has one.
 	app *appRun
+	// wire is the capture of the backend port (nil: off).
+	wire *cellWire
 }
 
 // CellResult is what running one cell produced.
@@ -133,6 +135,9 @@ func (cr *cellRun) backendConfig() backends.Config {
 
 func (cr *cellRun) start(ctx context.Context) error {
 	c := cr.cell
+	if !cr.cfg.wireOff {
+		cr.wire = &cellWire{remote: map[uint64]string{}, closed: map[uint64]bool{}}
+	}
 	switch {
 	case c.Runtime != "":
 		if err := cr.startApp(ctx); err != nil || cr.app.skip != "" {
@@ -152,6 +157,7 @@ func (cr *cellRun) start(ctx context.Context) error {
 		cr.backend = b
 		cr.upstream = b.Addr()
 	}
+	cr.startWire(ctx, cr.upstream)
 	spec := proxies.Spec{
 		Kind:            proxies.Kind(c.Proxy.Kind),
 		Upstream:        cr.upstream,
@@ -278,6 +284,10 @@ func (cr *cellRun) stop() error {
 			errs = append(errs, err)
 		}
 	}
+	if err := cr.wire.close(); err != nil {
+		errs = append(errs, err)
+	}
+	cr.wire = nil
 	return errors.Join(errs...)
 }
 
@@ -368,9 +378,13 @@ func (cr *cellRun) restartBackend(ctx context.Context) error {
 func (cr *cellRun) observer() backends.Observer {
 	cr.generation++
 	base := uint64(cr.generation-1) * 1_000_000
+	cw := cr.wire
 	return func(e backends.Event) {
 		e.ConnID += base
 		cr.rec.Observe(e)
+		if cw != nil {
+			cw.observe(e)
+		}
 	}
 }
 

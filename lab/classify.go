@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/racelab/racelab/backends"
@@ -214,4 +215,41 @@ func fmtDur(d time.Duration) string {
 		sign, d = "-", -d
 	}
 	return sign + d.Round(10*time.Microsecond).String()
+}
+
+// AttributeWire decides from the wire alone whether a failed request met
+// the stale-connection race, for a backend that reports no events (a
+// real runtime): the backend sent its FIN or RST on the reused connection
+// before the proxy closed it, within window after the request's first
+// byte on that connection (or any time before it), and no response bytes
+// followed the request there. w is Analyze's reading of that connection
+// (internal/wire); the caller has already decided the request failed.
+// The reason says what the wire showed either way.
+func AttributeWire(w *results.WireEvidence, window time.Duration) (bool, string) {
+	switch {
+	case w == nil:
+		return false, "not attributed: no capture"
+	case w.Unavailable != "":
+		return false, "not attributed: " + w.Unavailable
+	case w.RequestBytes == 0:
+		return false, "not attributed: the request went out on no captured proxy↔backend connection"
+	case w.FirstClose == "":
+		return false, fmt.Sprintf("not attributed: neither side closed %s after the request", w.Conn)
+	case w.FirstClose != "backend":
+		return false, fmt.Sprintf("not attributed: the proxy closed %s first (%s)", w.Conn, w.CloseKind)
+	case w.ResponseBytes > 0:
+		return false, fmt.Sprintf("not attributed: the backend answered on %s (%d response bytes after the request)", w.Conn, w.ResponseBytes)
+	case w.CloseSinceRequestNS == nil:
+		return false, fmt.Sprintf("not attributed: the backend's close on %s cannot be timed against the request", w.Conn)
+	}
+	since := time.Duration(*w.CloseSinceRequestNS)
+	if since > window {
+		return false, fmt.Sprintf("not attributed: the backend closed %s %s after the request, outside %s", w.Conn, fmtDur(since), window)
+	}
+	extra := ""
+	if w.RequestIntoClosed {
+		extra = ", and the request bytes reached the closed socket (backend RST)"
+	}
+	return true, fmt.Sprintf("wire %s: the backend's %s came first, %s from the request's first byte, with no response bytes%s",
+		w.Conn, strings.ToUpper(w.CloseKind), fmtDur(since), extra)
 }

@@ -143,3 +143,33 @@ func TestReuseNote(t *testing.T) {
 		t.Errorf("all reused: %q", n)
 	}
 }
+
+func TestAttributeWire(t *testing.T) {
+	ns := func(d time.Duration) *int64 { v := int64(d); return &v }
+	conn := "127.0.0.1:41000>127.0.0.1:8080"
+	cases := []struct {
+		name string
+		w    *results.WireEvidence
+		want bool
+		why  string
+	}{
+		{"no capture", nil, false, "no capture"},
+		{"unavailable", &results.WireEvidence{Unavailable: "capture unavailable: no CAP_NET_RAW"}, false, "no CAP_NET_RAW"},
+		{"close-on-reuse", &results.WireEvidence{Conn: conn, FirstClose: "backend", CloseKind: "fin", CloseSinceRequestNS: ns(80 * time.Microsecond), RequestBytes: 120}, true, "FIN came first, +80µs"},
+		{"natural race", &results.WireEvidence{Conn: conn, FirstClose: "backend", CloseKind: "fin", CloseSinceRequestNS: ns(-300 * time.Microsecond), RequestBytes: 120, RequestIntoClosed: true}, true, "reached the closed socket"},
+		{"stale connection reused long after", &results.WireEvidence{Conn: conn, FirstClose: "backend", CloseKind: "rst", CloseSinceRequestNS: ns(-2 * time.Second), RequestBytes: 120}, true, "RST came first"},
+		{"backend answered", &results.WireEvidence{Conn: conn, FirstClose: "backend", CloseKind: "fin", CloseSinceRequestNS: ns(time.Millisecond), RequestBytes: 120, ResponseBytes: 90}, false, "90 response bytes"},
+		{"proxy closed first", &results.WireEvidence{Conn: conn, FirstClose: "proxy", CloseKind: "fin", CloseSinceRequestNS: ns(time.Millisecond), RequestBytes: 120}, false, "proxy closed"},
+		{"late close: a backend timeout", &results.WireEvidence{Conn: conn, FirstClose: "backend", CloseKind: "fin", CloseSinceRequestNS: ns(30 * time.Second), RequestBytes: 120}, false, "outside 50ms"},
+		{"no close", &results.WireEvidence{Conn: conn, RequestBytes: 120, ResponseBytes: 90}, false, "neither side closed"},
+		{"dead backend", &results.WireEvidence{Conn: conn, FirstClose: "backend", CloseKind: "rst"}, false, "no captured proxy↔backend connection"},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			got, why := AttributeWire(tt.w, DefaultAttributionWindow)
+			if got != tt.want || !strings.Contains(why, tt.why) {
+				t.Errorf("AttributeWire = %v, %q; want %v, containing %q", got, why, tt.want, tt.why)
+			}
+		})
+	}
+}

@@ -44,6 +44,10 @@ type config struct {
 	logger            *slog.Logger
 	shard             [2]int
 	args              []string
+	// wireOff turns the capture off; pcapDir receives failing trials'
+	// packets (lab/wire.go).
+	wireOff bool
+	pcapDir string
 }
 
 func newConfig(opts []Option) *config {
@@ -148,6 +152,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts ...Option) (*results.
 		Seed: cells0Seed(cells), Timescale: scale(sc), Args: cfg.args,
 	}
 	if err := out.Write(manifest); err != nil {
+		return run, err
+	}
+	if err := preparePcapDir(cfg.pcapDir); err != nil {
 		return run, err
 	}
 	runOne := func(i int) {

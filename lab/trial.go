@@ -32,6 +32,7 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 		RequestID: fmt.Sprintf("%d-%d-v", c.Index, seq),
 	}
 	from := cr.rec.Len()
+	began := time.Now()
 	// Keep the backend's events of this trial and the one before (a close
 	// can trail its trial); older ones are in the record already.
 	cr.rec.Forget(cr.prevFrom)
@@ -186,6 +187,7 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 	rec.Duplicate = v.executions > 1
 	rec.Backend = v.backend
 	rec.Proxy = proxyEv
+	cr.wireEvidence(ctx, &rec, pooled, began, resp.Sent)
 	return rec, nil
 }
 

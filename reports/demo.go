@@ -50,6 +50,9 @@ func DemoText(w io.Writer, proxy string, sums []results.Summary, sample *results
 	a2 := line("POST", "margin", "<0", "retry", "off", "method", "POST")
 	if sample != nil {
 		fmt.Fprintf(w, "    evidence for request %s: %s\n", sample.RequestID, sample.Attribution)
+		if sample.Wire != nil {
+			fmt.Fprintf(w, "    on the wire: %s\n", DescribeWire(sample.Wire))
+		}
 		if len(sample.Proxy) == 0 && sample.Outcome == results.ClientEOF {
 			fmt.Fprintln(w, "    the proxy closed the client connection with no response and logged nothing: a 502 counter sees no failure")
 		}

@@ -122,7 +122,8 @@ func DescribeSummary(s results.Summary) string {
 func Percent(f float64) string { return results.Percent(f) }
 
 // SampleFailure picks the record that best shows a failure among recs:
-// the first attributed failure with a recorded backend close, else the
+// the first attributed failure with a recorded backend close and a
+// captured connection, else with a recorded backend close, else the
 // first attributed failure, else the first failure.
 func SampleFailure(recs []results.Record) (results.Record, bool) {
 	best, rank := results.Record{}, 0
@@ -135,6 +136,9 @@ func SampleFailure(recs []results.Record) (results.Record, bool) {
 			k = 2
 			if r.Backend.Close != nil {
 				k = 3
+				if r.Wire != nil && r.Wire.Conn != "" {
+					k = 4
+				}
 			}
 		}
 		if k > rank {
@@ -158,7 +162,8 @@ func SampleRetry(recs []results.Record) (results.Record, bool) {
 // DescribeRecord describes one trial with its evidence, one fact per
 // line: the outcome, the attribution, what the backend saw (the pooled
 // connection, arrivals, the close with its reason, FIN or RST, and time),
-// the client's error and every proxy evidence line.
+// the client's error, every proxy evidence line, and what the wire showed
+// (DescribeWire) when it was captured.
 func DescribeRecord(r results.Record) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "trial %d of cell %s (request %s, %s, %s client): %s", r.Seq, r.Cell, r.RequestID, r.Method, r.Client, r.Outcome)
@@ -193,6 +198,12 @@ func DescribeRecord(r results.Record) string {
 	}
 	if len(r.Proxy) == 0 {
 		b.WriteString("\n  proxy: no evidence line for this request")
+	}
+	if r.Wire != nil {
+		fmt.Fprintf(&b, "\n  wire: %s", DescribeWire(r.Wire))
+		if len(r.Wire.Events) > 0 {
+			fmt.Fprintf(&b, "\n  wire events: %s", DescribeWireEvents(r.Wire.Events))
+		}
 	}
 	return b.String()
 }

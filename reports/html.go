@@ -216,9 +216,13 @@ func (r *Report) timelines() []htmlTimeline {
 		if s.Proxy["version"] != "" {
 			name += " " + s.Proxy["version"]
 		}
+		caption := fmt.Sprintf("%s. Times are measured on the harness's monotonic clock from the moment the request left the client; rows are in time order, not to scale.", DescribeSummary(s))
+		if rec.Wire != nil && rec.Wire.Unavailable == "" {
+			caption += " Dotted green rows are packets captured on lo on the connection the proxy reused, at their kernel timestamps."
+		}
 		out = append(out, htmlTimeline{
 			Title:   fmt.Sprintf("%s: cell %s, trial %d", p, s.Cell, rec.Seq),
-			Caption: fmt.Sprintf("%s. Times are measured on the harness's monotonic clock from the moment the request left the client; rows are in time order, not to scale.", DescribeSummary(s)),
+			Caption: caption,
 			SVG:     template.HTML(timelineSVG(rec, name)), // svgBuilder escapes every text
 		})
 	}

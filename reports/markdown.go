@@ -68,6 +68,7 @@ func (r *Report) Markdown(w io.Writer) error {
 		mdVerdicts(bw, groups, failedGroups)
 	}
 	r.mdWindows(bw)
+	r.mdWire(bw)
 	configMarkdown(bw, ConfigSections(r.Run))
 	return bw.Flush()
 }

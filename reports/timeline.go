@@ -31,7 +31,9 @@ type tlEvent struct {
 // parties: the client sends the victim at t=0, the proxy forwards it on
 // the pooled connection, the backend closes that connection (FIN or RST,
 // at the measured time from the send), and the proxy answers the client
-// (at the measured latency). Rows are in time order; their spacing is not
+// (at the measured latency). When the wire was captured, its packets on
+// the reused connection (SYN, data, FIN, RST; dotted, green) are drawn
+// between the proxy and the backend at their captured times. Rows are in time order; their spacing is not
 // to scale, every measured time is written beside its row.
 func timelineSVG(r results.Record, proxyName string) string {
 	const (
@@ -85,6 +87,7 @@ func timelineSVG(r results.Record, proxyName string) string {
 		resp.label = fmt.Sprintf("no response (%s)", r.Outcome)
 	}
 	evs = append(evs, resp)
+	evs = append(evs, wireTimeline(r.Wire)...)
 	sort.SliceStable(evs, func(i, j int) bool {
 		if evs[i].ns != evs[j].ns {
 			return evs[i].ns < evs[j].ns
@@ -158,6 +161,9 @@ func timelineNotes(r results.Record) []string {
 	}
 	if len(r.Proxy) == 0 {
 		add("", "proxy: no evidence line for this request")
+	}
+	if r.Wire != nil {
+		add("wire: ", DescribeWire(r.Wire))
 	}
 	return lines
 }

@@ -218,6 +218,18 @@ type WireEvidence struct {
 	// RequestIntoClosed: request bytes reached a socket the backend had
 	// already closed (the backend answered them with RST).
 	RequestIntoClosed bool `json:"request_into_closed,omitempty"`
+	// RequestBytes and ResponseBytes are the payload bytes the proxy and
+	// the backend sent on the connection from the victim request's first
+	// byte on: request bytes with no response bytes is a request no one
+	// answered.
+	RequestBytes  int `json:"request_bytes,omitempty"`
+	ResponseBytes int `json:"response_bytes,omitempty"`
+	// PacketsDropped counts the connection's older packets the capture's
+	// bounded buffer let go before the analysis.
+	PacketsDropped int `json:"packets_dropped,omitempty"`
+	// KernelDrops counts packets of any connection the kernel dropped from
+	// the capture's queue during the trial: the evidence may be incomplete.
+	KernelDrops int `json:"kernel_drops,omitempty"`
 	// Events are the connection's packets that matter, in order.
 	Events []WireEvent `json:"events,omitempty"`
 	// Pcap is the file the connection's packets were written to.

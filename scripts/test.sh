@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 need_go
 PATH="$PATH:/usr/sbin:/usr/local/sbin"
 export PATH
-need_packages nginx nginx-light haproxy haproxy debootstrap debootstrap chromium chromium \
+need_packages nginx nginx-light haproxy haproxy debootstrap debootstrap chromium chromium tshark tshark \
 	node nodejs gunicorn gunicorn puma puma \
 	/usr/share/tomcat10/bin/catalina.sh tomcat10 apache2 apache2
 # uvicorn has no command of its own here: Debian's python3 must import it.

@@ -73,6 +73,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"run", "six-step", "--runtime", "vm"}, ExitUsage, "--runtime"},
 		{[]string{"run", "six-step", "--proxy", "squid"}, ExitUsage, `proxy kind "squid"`},
 		{[]string{"run", "six-step", "--bogus"}, ExitUsage, "flag provided but not defined"},
+		{[]string{"run", "six-step", "--pcap", dir, "--wire=false"}, ExitUsage, "--pcap needs the capture"},
+		{[]string{"run", "six-step", "--pcap", bad}, ExitUsage, "not a directory"},
 		{[]string{"validate", "six-step", "margin-sweep"}, ExitOK, "ok: scenario margin-sweep"},
 		{[]string{"validate", bad}, ExitUsage, "duration 60 has no unit"},
 		{[]string{"scenarios"}, ExitOK, "six-step"},

@@ -32,6 +32,7 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 	fs := newFlags(e, "demo", "demo [flags]", `  racelab demo                 # on nginx when installed, else on the embedded Go proxy
   racelab demo --proxy haproxy # on HAProxy
   racelab demo --proxy go -o demo.jsonl
+  racelab demo --pcap pcaps    # each failing trial's packets, for Wireshark
   racelab demo --proxy-from nginx:/etc/nginx/nginx.conf --upstream api   # your own file
 `)
 	var f runFlags

@@ -31,6 +31,10 @@ type runFlags struct {
 	// proxyFrom (KIND:PATH), upstream and root run the user's own proxy
 	// configuration file.
 	proxyFrom, upstream, root string
+	// wire captures the proxy↔backend traffic; pcap is where failing
+	// trials' packets go.
+	wire bool
+	pcap string
 }
 
 func (f *runFlags) register(fs *flag.FlagSet, demo bool) {
@@ -45,6 +49,8 @@ func (f *runFlags) register(fs *flag.FlagSet, demo bool) {
 	fs.IntVar(&f.trials, "trials", 0, "override trials per cell")
 	fs.BoolVar(&f.keep, "keep", false, "keep proxies' temp dirs for debugging")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines")
+	fs.BoolVar(&f.wire, "wire", true, "capture the proxy↔backend traffic on lo and add what it shows to failing records (needs root or CAP_NET_RAW; without them the records say \"capture unavailable\"); --wire=false turns it off")
+	fs.StringVar(&f.pcap, "pcap", "", "write each failing trial's reused connection to `DIR`/RUN_CELL_SEQ.pcap, for Wireshark or tshark -r (implies --wire)")
 	if !demo {
 		fs.StringVar(&f.shard, "shard", "", "run shard K of N of the cells (K/N), for CI jobs that split a matrix")
 	}
@@ -98,7 +104,35 @@ func (f *runFlags) apply(sc *scenarios.Scenario) error {
 	if f.parallel < 1 {
 		return fmt.Errorf("--parallel %d: want 1 or more", f.parallel)
 	}
+	if f.pcap != "" {
+		if !f.wire {
+			return fmt.Errorf("--pcap needs the capture: drop --wire=false")
+		}
+		if st, err := os.Stat(f.pcap); err == nil && !st.IsDir() {
+			return fmt.Errorf("--pcap %s: not a directory", f.pcap)
+		}
+	}
 	return nil
+}
+
+// wireOptions checks the capture before the run: with --pcap a capture
+// that cannot run is an error; otherwise it is said once here, and every
+// failing record says it again.
+func (f *runFlags) wireOptions(ctx context.Context, e *env) ([]lab.Option, error) {
+	if !f.wire {
+		return []lab.Option{lab.WithWire(false)}, nil
+	}
+	if err := lab.WireAvailable(ctx); err != nil {
+		if f.pcap != "" {
+			return nil, fmt.Errorf("--pcap %s: %w", f.pcap, err)
+		}
+		fmt.Fprintf(e.stderr, "racelab: %v; records carry no wire evidence (--wire=false silences this)\n", err)
+		return nil, nil
+	}
+	if f.pcap != "" {
+		return []lab.Option{lab.WithPcapDir(f.pcap)}, nil
+	}
+	return nil, nil
 }
 
 func (f *runFlags) shardKN() (int, int, error) {
@@ -136,6 +170,7 @@ func runRun(ctx context.Context, e *env, args []string) int {
   racelab run six-step --proxy nginx        # on nginx (process runtime)
   racelab run matrix.yaml -o out.jsonl --parallel 2
   racelab run matrix.yaml --shard 1/4       # a CI job's quarter of the cells
+  racelab run six-step --pcap pcaps         # failing trials' packets: tshark -r pcaps/RUN_CELL_SEQ.pcap
 `)
 	var f runFlags
 	f.register(fs, false)
@@ -191,6 +226,10 @@ func runRun(ctx context.Context, e *env, args []string) int {
 // execute runs a scenario with results streamed to a file.
 func execute(ctx context.Context, e *env, sc *scenarios.Scenario, f *runFlags, extra ...lab.Option) (*results.Run, string, error) {
 	runID := lab.NewRunID()
+	wireOpts, err := f.wireOptions(ctx, e)
+	if err != nil {
+		return nil, "", err
+	}
 	file, path, err := openResults(f.out, sc.Name, runID)
 	if err != nil {
 		return nil, "", err
@@ -208,7 +247,7 @@ func execute(ctx context.Context, e *env, sc *scenarios.Scenario, f *runFlags, e
 		lab.WithKeep(f.keep),
 		lab.WithProgress(prog.callback()),
 		lab.WithArgs(os.Args),
-	}, extra...)
+	}, append(wireOpts, extra...)...)
 	start := time.Now()
 	run, err := lab.Run(ctx, sc, opts...)
 	prog.Close()
