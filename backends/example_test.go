@@ -60,5 +60,5 @@ func ExampleLookupPreset() {
 	cfg := p.Config()
 	cfg.IdleTimeout /= 100
 	fmt.Println(p.Name, p.IdleTimeout, "->", cfg.IdleTimeout)
-	// Output: node 5s -> 50ms
+	// Output: node 6s -> 60ms
 }

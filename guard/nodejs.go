@@ -111,7 +111,7 @@ func (s *nodeServer) value(path string) (Value, error) {
 		v.Notes = append(v.Notes, "a later Node.js major raises the default to 65s; the guard keeps the lower one")
 	}
 	v.State, v.Duration = StateFinite, ka
-	v.Notes = append(v.Notes, "Node.js 20.20 closes an idle connection 1s after keepAliveTimeout (measured with racelab probe; it advertises Keep-Alive: timeout=N); the guard keeps the setting, the lower one")
+	nodeEffective(&v)
 	hd, hdText, hdLine := nodeHeadersDefault, "not set (default 60000ms)", 0
 	if s.headers != nil {
 		d, err := millisFloat(s.headers.ms)

@@ -44,6 +44,8 @@ type cellRun struct {
 	// syncPath is the proxy's evidence barrier (proxies.Bundle.SyncPath),
 	// empty when it has none.
 	syncPath string
+	// app is the cell's real runtime, when it has one.
+	app *appRun
 	// wire is the capture of the backend port (nil: off).
 	wire *cellWire
 }
@@ -95,7 +97,10 @@ func runCell(ctx context.Context, cell *scenarios.Cell, cfg *config, out *result
 		}
 		res.Err = errors.Join(res.Err, cr.stop())
 		end := results.Cell{Type: results.TypeCellEnd, ID: cell.ID, Proxy: proxy, Note: cr.note(res.Result.Summary()),
-			Config: cr.config}
+			Config: cr.config, Runtime: cr.appFacts()}
+		if cr.app != nil && cr.app.skip != "" {
+			end.Note = cr.app.skip
+		}
 		if res.Err != nil {
 			end.Error = res.Err.Error()
 		}
@@ -140,13 +145,18 @@ func (cr *cellRun) start(ctx context.Context) error {
 	if !cr.cfg.wireOff {
 		cr.wire = &cellWire{remote: map[uint64]string{}, closed: map[uint64]bool{}}
 	}
-	if c.BackendDown {
+	switch {
+	case c.Runtime != "":
+		if err := cr.startApp(ctx); err != nil || cr.app.skip != "" {
+			return err
+		}
+	case c.BackendDown:
 		addr, err := freeAddr()
 		if err != nil {
 			return err
 		}
 		cr.upstream = addr
-	} else {
+	default:
 		b, err := backends.Start(ctx, cr.backendConfig(), backends.WithObserver(cr.observer()))
 		if err != nil {
 			return err // "start backend: ..."
@@ -240,8 +250,9 @@ func (cr *cellRun) ready(ctx context.Context) error {
 	deadline := time.Now().Add(cr.cfg.readyTimeout)
 	var last string
 	for i := 0; time.Now().Before(deadline); i++ {
-		r := cr.client.do(ctx, cr.client.request(fmt.Sprintf("ready-%d", i), "GET", backends.FaultNone), readyRequestTimeout)
-		if r.Err == nil && len(cr.rec.ForRequest(fmt.Sprintf("ready-%d", i))) > 0 {
+		id := fmt.Sprintf("ready-%d", i)
+		r := cr.client.do(ctx, cr.client.request(id, "GET", backends.FaultNone), readyRequestTimeout)
+		if r.Err == nil && cr.reached(ctx, id) {
 			cr.client.close()
 			return nil
 		}
@@ -251,6 +262,18 @@ func (cr *cellRun) ready(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("proxy %s not forwarding to the backend after %s (last: %s)", cr.proxy.Addr(), cr.cfg.readyTimeout, last)
+}
+
+// reached reports whether request id reached the backend (for a real
+// runtime: whether its log has the id, waiting briefly for the line).
+func (cr *cellRun) reached(ctx context.Context, id string) bool {
+	if cr.app == nil {
+		return len(cr.rec.ForRequest(id)) > 0
+	}
+	wctx, cancel := context.WithTimeout(ctx, eventWait)
+	defer cancel()
+	_, err := cr.app.server.Evidence().Wait(wctx, id, "access")
+	return err == nil
 }
 
 func (cr *cellRun) stop() error {
@@ -273,6 +296,11 @@ func (cr *cellRun) stop() error {
 	if cr.backend != nil {
 		if err := cr.backend.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("stop backend: %w", err))
+		}
+	}
+	if cr.app != nil {
+		if err := cr.app.server.Stop(ctx); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if err := cr.wire.close(); err != nil {
@@ -302,6 +330,14 @@ func (cr *cellRun) trials(ctx context.Context) error {
 		maxTrials = c.MaxTrials
 	}
 	perTrial := c.TrialBudget() + max(cr.gap-c.Gap, 0)
+	trial := cr.trial
+	if cr.app != nil {
+		if cr.app.skip != "" {
+			return nil
+		}
+		trial = cr.appTrial
+		perTrial = cr.app.measured.Max + cr.app.offsets[len(cr.app.offsets)-1] + 20*time.Millisecond
+	}
 	budget := time.Duration(maxTrials)*(perTrial+cr.cfg.responseTimeout/10)*3 + 30*time.Second
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
@@ -314,7 +350,7 @@ func (cr *cellRun) trials(ctx context.Context) error {
 				break
 			}
 		}
-		rec, err := cr.trial(ctx, seq, rng)
+		rec, err := trial(ctx, seq, rng)
 		if err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("cell %s stopped after %d trials: %w", c.ID, seq, context.Cause(ctx))

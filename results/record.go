@@ -86,6 +86,10 @@ type Cell struct {
 	// Config is set on the cell_end line of a cell that ran a user's own
 	// proxy configuration.
 	Config *ConfigFacts `json:"config,omitempty"`
+	// Runtime is set on the cell_end line of a cell whose backend is a
+	// real runtime: its name, version, keep-alive configured, documented
+	// default, measured idle close (median and samples) and close style.
+	Runtime map[string]string `json:"runtime,omitempty"`
 }
 
 // ConfigFacts is what racelab made of a user's proxy configuration: the

@@ -138,6 +138,9 @@ func (r *Run) addCell(c Cell) error {
 		if c.Config != nil {
 			cr.Config = c.Config
 		}
+		if c.Runtime != nil {
+			cr.Runtime = c.Runtime
+		}
 		for k, v := range c.Proxy {
 			if cr.Proxy == nil {
 				cr.Proxy = map[string]string{}

@@ -74,7 +74,18 @@ type Cell struct {
 	BackendDown    bool
 	RestartEvery   int
 	Preset         string
-	Seed           int64
+	// Runtime is a real server to run instead of racelab's backend
+	// (appserver names), RuntimeVersion the version asked for, and
+	// RuntimeKeepAlive its keep-alive (scaled and rounded up to the
+	// runtime's unit; 0: the runtime's default). BackendKeepAlive is then
+	// what the runtime is expected to do until racelab measures it.
+	Runtime          string
+	RuntimeVersion   string
+	RuntimeKeepAlive time.Duration
+	// OffsetsAuto: the scenario gave no offsets; for a runtime, racelab
+	// places them around the idle close it measures.
+	OffsetsAuto bool
+	Seed        int64
 	// Timescale is the scenario's (1 when unset): a proxy config file's
 	// idle settings are scaled by it.
 	Timescale float64

@@ -80,6 +80,16 @@ func (b Backend) Label() string {
 	if b.RestartEvery > 0 {
 		parts = append(parts, fmt.Sprintf("restart_every=%d", b.RestartEvery))
 	}
+	if b.Runtime != "" {
+		rt := b.Runtime
+		if b.Version != "" {
+			rt += "-" + b.Version
+		}
+		parts = append(parts, rt)
+		if b.KeepAlive != nil {
+			parts = append(parts, "keepalive="+b.KeepAlive.String())
+		}
+	}
 	if len(parts) == 0 {
 		return "default"
 	}
@@ -355,6 +365,9 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	if c.Close != backends.CloseFIN && c.Close != backends.CloseRST {
 		bad(at("close", "base.close"), "close %q: want fin or rst", st.Close)
 	}
+	if st.Backend.Runtime != "" && st.Mode == "" {
+		st.Mode = ModeTiming // a real runtime's close cannot be forced
+	}
 	c.Mode = orDefault(st.Mode, ModeDeterministic)
 	if c.Mode != ModeDeterministic && c.Mode != ModeTiming {
 		bad(at("mode", "base.mode"), "mode %q: want deterministic or timing", st.Mode)
@@ -418,11 +431,17 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 		}
 		if len(c.Offsets) == 0 {
 			c.Offsets = DefaultOffsets()
+			c.OffsetsAuto = true
 		}
 		sort.Slice(c.Offsets, func(i, j int) bool { return c.Offsets[i] < c.Offsets[j] })
 		maxOff := c.Offsets[len(c.Offsets)-1]
 		if c.BackendKeepAlive <= 0 {
 			bad(at("backend_keepalive", "base.backend_keepalive"), "timing mode needs a positive backend keep-alive")
+		}
+		if st.Backend.Runtime != "" {
+			// The runtime's close is measured first; the lab says when the
+			// proxy drops the connection before it.
+			break
 		}
 		if c.Proxy.Config == "" && c.ProxyIdle <= c.BackendKeepAlive+maxOff {
 			bad(at("proxy_idle", "base.proxy_idle"), "timing mode needs proxy_idle (%s) above backend_keepalive + the largest offset (%s): otherwise the proxy drops the connection first and nothing races",
@@ -533,6 +552,7 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	if c.Proxy.RequestBuffering != "" && c.Proxy.Config != "" {
 		bad(pp+".request_buffering", "a proxy config file decides its own request buffering")
 	}
+	runtimeProblems(&c, st, bp, sc, bad)
 
 	// Params speak the scenario's own (unscaled) values: selectors and
 	// reports match what the user wrote.
@@ -559,6 +579,16 @@ func resolve(st Settings, scale float64, paths map[string]string) (Cell, Problem
 	}
 	if c.Preset != "" {
 		c.Params["preset"] = c.Preset
+	}
+	if c.Runtime != "" {
+		c.Params["runtime"] = c.Runtime
+		c.Params["keepalive"] = "default"
+		if b.KeepAlive != nil {
+			c.Params["keepalive"] = b.KeepAlive.String()
+		}
+		delete(c.Params, "close")
+		delete(c.Params, "margin")
+		delete(c.Params, "backend_keepalive")
 	}
 	if c.Proxy.Reuse != "" {
 		c.Params["reuse"] = c.Proxy.Reuse
@@ -620,7 +650,7 @@ func DefaultOffsets() []time.Duration {
 var paramNames = map[string]bool{
 	"proxy": true, "kind": true, "version": true, "variant": true, "proxy_idle": true, "backend_keepalive": true, "margin": true, "retry": true,
 	"method": true, "client": true, "close": true, "mode": true, "fault": true, "gap": true,
-	"preset": true, "reuse": true, "backend": true, "config": true, "upstream": true,
+	"preset": true, "reuse": true, "backend": true, "runtime": true, "keepalive": true, "config": true, "upstream": true,
 	"latency": true, "path_jitter": true, "body": true, "request_buffering": true,
 }
 

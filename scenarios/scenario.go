@@ -87,6 +87,19 @@ type Backend struct {
 	// every Nth trial, just before the victim leaves: the unlucky moment of
 	// a rolling restart, a residual race that survives a correct margin.
 	RestartEvery int `yaml:"restart_every,omitempty"`
+	// Runtime runs a real server instead of racelab's backend: node,
+	// gunicorn, uvicorn, puma, tomcat, apache or nginx, answering every
+	// request and logging its id. Its close cannot be forced: such a cell
+	// runs the natural race (mode timing) around the idle close racelab
+	// measures first.
+	Runtime string `yaml:"runtime,omitempty"`
+	// Version pins the runtime's version (checked against the one
+	// installed).
+	Version string `yaml:"version,omitempty"`
+	// KeepAlive sets the runtime's keep-alive idle timeout (scaled, then
+	// rounded up to the runtime's unit: whole seconds for gunicorn,
+	// uvicorn and Puma); left out, the runtime's default applies.
+	KeepAlive *Duration `yaml:"keepalive,omitempty"`
 }
 
 // Settings are one cell's values; the base holds defaults and every

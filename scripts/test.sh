@@ -8,7 +8,12 @@ cd "$(dirname "$0")/.."
 need_go
 PATH="$PATH:/usr/sbin:/usr/local/sbin"
 export PATH
-need_packages nginx nginx-light haproxy haproxy debootstrap debootstrap chromium chromium tshark tshark varnishd varnish varnishncsa varnish squid squid caddy caddy apache2 apache2
+need_packages nginx nginx-light haproxy haproxy debootstrap debootstrap chromium chromium tshark tshark \
+	varnishd varnish varnishncsa varnish squid squid caddy caddy apache2 apache2 \
+	node nodejs gunicorn gunicorn puma puma /usr/share/tomcat10/bin/catalina.sh tomcat10
+# uvicorn has no command of its own here: Debian's python3 must import it.
+/usr/bin/python3 -c 'import uvicorn' 2>/dev/null ||
+	need_packages racelab-no-such-command python3-uvicorn
 
 # The current Caddy beside Debian's, for the version ladder: built from the
 # Go module proxy into the directory racelab looks in for a proxy binary at

@@ -120,7 +120,7 @@ func TestProbeProxyMissing(t *testing.T) {
 // The guard reads the files teams have, and refuses an ambiguous one.
 func TestGuardReadsSourcesAndCommandLines(t *testing.T) {
 	code, out, errb := runCLI(t, "guard", "--backend-from", "node:../../guard/testdata/node/two-servers.js", "--proxy-idle", "60s")
-	if code != ExitUsage || !strings.Contains(errb, "two-servers.js:7: server server: 65000ms") || !strings.Contains(errb, "two-servers.js:12: server adminServer: 5000ms") {
+	if code != ExitUsage || !strings.Contains(errb, "two-servers.js:7: server server: 66000ms") || !strings.Contains(errb, "two-servers.js:12: server adminServer: 6000ms") {
 		t.Errorf("ambiguous node file: exit %d: %s%s", code, out, errb)
 	}
 	code, out, errb = runCLI(t, "guard", "--backend-from", "node:../../guard/testdata/node/two-servers.js#server", "--proxy-idle", "60s")
