@@ -31,16 +31,27 @@ func (r *Report) Table(w io.Writer) error {
 	configText(bw, ConfigSections(r.Run))
 	if tables := ChangeTables(r.Summaries); len(tables) > 0 {
 		changes := false
+		heading := func() {
+			if !changes {
+				fmt.Fprintln(bw, "\nWhat changed between versions:")
+				changes = true
+			}
+		}
 		for _, t := range tables {
 			for _, row := range t.Rows {
 				for _, c := range row.Changes {
-					if !changes {
-						fmt.Fprintln(bw, "\nWhat changed between versions:")
-						changes = true
-					}
+					heading()
 					fmt.Fprintf(bw, "  %s (%s) %s: %s %s -> %s %s\n", t.Kind, row.Params["variant"], t.Setting(row),
 						c.From, c.BeforeCounts, c.To, c.AfterCounts)
 				}
+			}
+		}
+		// A kind whose versions all behaved alike says so: an upgrade
+		// that changes nothing is a finding too.
+		for _, t := range tables {
+			if t.ChangedRows() == 0 {
+				heading()
+				fmt.Fprintf(bw, "  %s %s: no change in outcomes (%d settings)\n", t.Kind, strings.Join(t.Versions, " -> "), len(t.Rows))
 			}
 		}
 	}

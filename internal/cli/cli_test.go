@@ -170,6 +170,9 @@ func TestBuiltinsGreen(t *testing.T) {
 	trials := map[string]string{"race-window": "150", "residual": "30", "latency-window": "99", "natural-race": "24"}
 	for _, kind := range []proxies.Kind{proxies.KindGo, proxies.KindNginx, proxies.KindHAProxy} {
 		for _, name := range []string{"six-step", "duplicates", "margin-sweep", "retry-boundary", "production", "residual", "race-window", "latency-window", "natural-race"} {
+			if name == "natural-race" && kind != proxies.KindHAProxy {
+				continue // TestDemoNatural runs it on go and nginx
+			}
 			t.Run(string(kind)+"/"+name, func(t *testing.T) {
 				t.Parallel()
 				requireProxy(t, kind)

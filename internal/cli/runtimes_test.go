@@ -9,7 +9,7 @@ import (
 // before it starts anything.
 func TestBehaviourRuntimesUsage(t *testing.T) {
 	for _, args := range [][]string{
-		{"behaviour", "--runtimes", "--proxy", "squid"},
+		{"behaviour", "--runtimes", "--proxy", "traefik"},
 		{"behaviour", "--runtimes", "--trials", "-3"},
 	} {
 		code, out, errb := runCLI(t, args...)

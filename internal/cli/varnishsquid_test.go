@@ -32,7 +32,7 @@ func TestSixStepOnVarnishAndSquid(t *testing.T) {
 			t.Parallel()
 			requireProxy(t, tc.kind)
 			file := filepath.Join(t.TempDir(), "six-step.jsonl")
-			code, out, errOut := runCLI(t, "run", "six-step", "--proxy", string(tc.kind), "--trials", "4", "--quiet", "-o", file)
+			code, out, errOut := runCLI(t, "run", "six-step", "--proxy", string(tc.kind), "--trials", "4", "--parallel", "8", "--quiet", "-o", file)
 			if code != ExitOK {
 				t.Fatalf("exit %d:\n%s%s\nunattributed failures:\n%s", code, out, errOut, unattributed(t, file))
 			}
