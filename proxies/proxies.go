@@ -2,6 +2,7 @@ package proxies
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -182,6 +183,24 @@ type Setting struct {
 
 // DefaultResponseTimeout applies when Spec.ResponseTimeout is 0.
 const DefaultResponseTimeout = 5 * time.Second
+
+// Addrs checks the listen and upstream addresses the way an adapter
+// writes them into a configuration (ParseAddr; the upstream may be a host
+// name), reporting both problems at once.
+func (s Spec) Addrs() (listen, upstream Addr, err error) {
+	listen, lerr := ParseAddr("listen", s.Listen, false)
+	upstream, uerr := ParseAddr("upstream", s.Upstream, true)
+	return listen, upstream, errors.Join(lerr, uerr)
+}
+
+// Response is the spec's response timeout, DefaultResponseTimeout when
+// it is 0.
+func (s Spec) Response() time.Duration {
+	if s.ResponseTimeout == 0 {
+		return DefaultResponseTimeout
+	}
+	return s.ResponseTimeout
+}
 
 // Validate reports a spec that no adapter can render.
 func (s Spec) Validate() error {

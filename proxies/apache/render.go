@@ -151,21 +151,14 @@ func newConfData(spec proxies.Spec, dir string, root bool) (confData, []string, 
 	if spec.Kind != "" && spec.Kind != proxies.KindApache {
 		errs = append(errs, fmt.Errorf("spec kind %q is not apache", spec.Kind))
 	}
-	listen, err := proxies.ParseAddr("listen", spec.Listen, false)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	upstream, err := proxies.ParseAddr("upstream", spec.Upstream, true)
+	listen, upstream, err := spec.Addrs()
 	if err != nil {
 		errs = append(errs, err)
 	}
 	if err := checkDir(dir); err != nil {
 		errs = append(errs, err)
 	}
-	rt := spec.ResponseTimeout
-	if rt == 0 {
-		rt = proxies.DefaultResponseTimeout
-	}
+	rt := spec.Response()
 	if spec.IdleTimeout > MaxTimeout || rt > MaxTimeout {
 		errs = append(errs, fmt.Errorf("timeouts longer than %v", MaxTimeout))
 	}

@@ -94,21 +94,14 @@ func buildConfig(spec proxies.Spec, dir string) (obj, []string, error) {
 	if spec.Kind != "" && spec.Kind != proxies.KindCaddy {
 		errs = append(errs, fmt.Errorf("spec kind %q is not caddy", spec.Kind))
 	}
-	listen, err := proxies.ParseAddr("listen", spec.Listen, false)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	upstream, err := proxies.ParseAddr("upstream", spec.Upstream, true)
+	listen, upstream, err := spec.Addrs()
 	if err != nil {
 		errs = append(errs, err)
 	}
 	if !filepath.IsAbs(dir) || filepath.Clean(dir) == "/" {
 		errs = append(errs, fmt.Errorf("dir %q: want an absolute path below /", dir))
 	}
-	rt := spec.ResponseTimeout
-	if rt == 0 {
-		rt = proxies.DefaultResponseTimeout
-	}
+	rt := spec.Response()
 	for _, d := range []struct {
 		what string
 		v    time.Duration

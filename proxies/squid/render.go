@@ -104,18 +104,11 @@ func render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
 	if !filepath.IsAbs(dir) || strings.ContainsAny(dir, " \t\r\n\"'#") {
 		return nil, fmt.Errorf("dir %q: want an absolute path without spaces or quotes", dir)
 	}
-	listen, err := proxies.ParseAddr("listen", spec.Listen, false)
+	listen, up, err := spec.Addrs()
 	if err != nil {
 		return nil, err
 	}
-	up, err := proxies.ParseAddr("upstream", spec.Upstream, true)
-	if err != nil {
-		return nil, err
-	}
-	resp := spec.ResponseTimeout
-	if resp == 0 {
-		resp = proxies.DefaultResponseTimeout
-	}
+	resp := spec.Response()
 	p := confParams{
 		Variant:        spec.Variant,
 		Retry:          spec.Retry,

@@ -116,18 +116,11 @@ func render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
 	if !filepath.IsAbs(dir) {
 		return nil, fmt.Errorf("dir %q: want an absolute path", dir)
 	}
-	listen, err := proxies.ParseAddr("listen", spec.Listen, false)
+	listen, up, err := spec.Addrs()
 	if err != nil {
 		return nil, err
 	}
-	up, err := proxies.ParseAddr("upstream", spec.Upstream, true)
-	if err != nil {
-		return nil, err
-	}
-	resp := spec.ResponseTimeout
-	if resp == 0 {
-		resp = proxies.DefaultResponseTimeout
-	}
+	resp := spec.Response()
 	p := vclParams{
 		Variant:        spec.Variant,
 		Retry:          spec.Retry,
