@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +52,7 @@ func noRacelabContainers(t *testing.T) {
 // containers from images built here, with explicit and default configs,
 // and names every behaviour that changed between versions.
 func TestVersionLadder(t *testing.T) {
+	t.Parallel()
 	requireEngine(t, "bookworm", "trixie", "sid")
 	code, out, errOut := runCLI(t, "run", "version-ladder", "--quiet", "-o", filepath.Join(t.TempDir(), "ladder.jsonl"))
 	if code != ExitOK {
@@ -80,7 +82,18 @@ func TestVersionLadder(t *testing.T) {
 	if t.Failed() {
 		t.Logf("output:\n%s", out)
 	}
-	noRacelabContainers(t)
+	// Other tests run containers beside this one: only this run's count.
+	m := regexp.MustCompile(`, run (\S+) \(`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no run id in the output:\n%s", out)
+	}
+	left, err := container.List(context.Background(), m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range left {
+		t.Errorf("racelab container of run %s left behind: %s (%s, %s)", m[1], c.ID, c.Image, c.State)
+	}
 }
 
 // SIGINT in the middle of a container run leaves no racelab container.
