@@ -124,23 +124,26 @@ func (b *CellBody) Duration() time.Duration {
 }
 
 // AutoGap is the default deterministic-mode gap. When the backend closes
-// first (keep-alive below the proxy's idle timeout) it is just past the
-// backend's keep-alive (by a tenth of the margin, at most 20ms): in
-// deterministic mode the backend's keep-alive is the fault, armed by the
-// scheduled gap, not a timer, so the only timer the victim must beat is
-// the proxy's, and a client a busy machine wakes late keeps most of the
-// margin in hand. Otherwise it is just past the backend's keep-alive (by
-// half the margin, at least 5%): a proxy that honours its own idle
-// timeout has dropped the connection by then, and one that does not
-// reuses a connection the backend has given up. That gap also stays at
-// least TimerSlack past the proxy's idle timeout: a margin of seconds
+// first (keep-alive below the proxy's idle timeout) it is the midpoint of
+// the two timeouts. The backend's keep-alive is the fault, armed by the
+// scheduled gap, so only the proxy's timer bounds the victim; a gap just
+// past the keep-alive would leave it more slack, but it also paces
+// trials faster than the scenario's timescale implies, and a user's
+// configuration counts failures in windows of whole seconds (nginx
+// max_fails per fail_timeout, which cannot be scaled below 1s): at that
+// pace nginx marked both servers of a BYOC example down and answered 502
+// without contacting the backend. Otherwise it is just past the backend's
+// keep-alive (by half the margin, at least 5%): a proxy that honours its
+// own idle timeout has dropped the connection by then, and one that does
+// not reuses a connection the backend has given up. That gap also stays
+// at least TimerSlack past the proxy's idle timeout: a margin of seconds
 // scaled to milliseconds must not measure how late a busy machine runs
 // the proxy's idle timer (nginx, woken late, serves a ready request
 // before it expires its timers, so it reuses a connection past its
 // keepalive_timeout: seen 47 ms late at load 10-16 on 2 cores).
 func AutoGap(backendKeepAlive, proxyIdle time.Duration) time.Duration {
 	if backendKeepAlive < proxyIdle {
-		return backendKeepAlive + min((proxyIdle-backendKeepAlive)/10, 20*time.Millisecond)
+		return backendKeepAlive + (proxyIdle-backendKeepAlive)/2
 	}
 	extra := max((backendKeepAlive-proxyIdle)/2, backendKeepAlive/20, time.Millisecond, proxyIdle+TimerSlack-backendKeepAlive)
 	return backendKeepAlive + extra

@@ -134,11 +134,9 @@ matrix:
 	if c.Params["margin"] != "-9s" || c.Params["backend_keepalive"] != "1s" {
 		t.Errorf("params must carry the scenario's own values: %v", c.Params)
 	}
-	// The auto gap is just past the backend's keep-alive (a tenth of the
-	// margin, at most 20ms), as far from the proxy's idle timeout as it can
-	// be, when the backend closes first; past the backend's keep-alive
-	// when it does not.
-	if c.Gap != 120*time.Millisecond || !c.FaultArmed(c.Gap) {
+	// The auto gap sits between the two timeouts when the backend closes
+	// first, and past the backend's keep-alive when it does not.
+	if c.Gap != 550*time.Millisecond || !c.FaultArmed(c.Gap) {
 		t.Errorf("broken cell gap %v armed %v", c.Gap, c.FaultArmed(c.Gap))
 	}
 	fixed := cells[4]

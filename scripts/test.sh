@@ -63,10 +63,7 @@ fuzzlog=$(mktemp)
 RACELAB_FUZZ_WORKERS=1 nice -n 19 scripts/fuzz.sh "${RACELAB_FUZZTIME:-2s}" >"$fuzzlog" 2>&1 &
 fuzzpid=$!
 testrc=0
-# Most tests wait on idle gaps, proxies and containers rather than
-# computing: three parallel tests per package keep the two cores busy
-# without crowding the timing tests (the default is one per core).
-go test -race -count=1 -parallel 3 -timeout 20m ./... || testrc=$?
+go test -race -count=1 -timeout 20m ./... || testrc=$?
 fuzzrc=0
 wait "$fuzzpid" || fuzzrc=$?
 echo "== fuzz"
