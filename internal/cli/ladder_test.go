@@ -52,7 +52,8 @@ func noRacelabContainers(t *testing.T) {
 // containers from images built here, with explicit and default configs,
 // and names every behaviour that changed between versions.
 func TestVersionLadder(t *testing.T) {
-	t.Parallel()
+	// Not parallel: TestKillNineLeavesNothing and the SIGINT tests check
+	// that no racelab container is left anywhere.
 	requireEngine(t, "bookworm", "trixie", "sid")
 	code, out, errOut := runCLI(t, "run", "version-ladder", "--quiet", "-o", filepath.Join(t.TempDir(), "ladder.jsonl"))
 	if code != ExitOK {
@@ -82,7 +83,7 @@ func TestVersionLadder(t *testing.T) {
 	if t.Failed() {
 		t.Logf("output:\n%s", out)
 	}
-	// Other tests run containers beside this one: only this run's count.
+	// This run's containers only.
 	m := regexp.MustCompile(`, run (\S+) \(`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no run id in the output:\n%s", out)
