@@ -12,6 +12,7 @@ import (
 
 	"github.com/racelab/racelab/backends"
 	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/results"
 	"github.com/racelab/racelab/scenarios"
 )
 
@@ -132,6 +133,46 @@ matrix:
 			if median < -8*time.Millisecond || median > 8*time.Millisecond {
 				t.Errorf("%s: median failing offset %v, want near the deadline", c.ID, median)
 			}
+		}
+	}
+}
+
+// Why uploads fail more, on nginx: not a wider window (the test above), but
+// a lost retry. A PUT (idempotent, so retry "idempotent" covers it) meets a
+// close on reuse. With its body buffered, nginx still holds the whole
+// request and sends it again on a new connection: every trial ends 200
+// after a hidden retry. Streamed (proxy_request_buffering off), nginx has
+// begun sending a body it no longer has, and a request sent unbuffered is
+// never passed to the next server: every trial is a 502.
+func TestStreamedUploadLosesTheRetry(t *testing.T) {
+	requireProxy(t, proxies.KindNginx)
+	rep, all := runAll(t, `name: upload-retry
+timescale: 0.05
+base:
+  mode: deterministic
+  method: PUT
+  proxy_idle: 10s
+  backend_keepalive: 1s
+  retry: idempotent
+  body: {size: 1048576, delay: 20ms}
+  trials: 6
+matrix:
+  proxy:
+    - {kind: nginx, request_buffering: "on"}
+    - {kind: nginx, request_buffering: "off"}
+`)
+	for _, c := range rep.Cells {
+		counts := map[results.Outcome]int{}
+		for _, r := range all[c.ID] {
+			counts[r.Outcome]++
+			if r.Outcome.Failed() && !r.Attributed {
+				t.Errorf("%s seq %d: %s unattributed: %s", c.ID, r.Seq, r.Outcome, r.Attribution)
+			}
+		}
+		t.Logf("%s: %v", c.ID, counts)
+		want := map[string]results.Outcome{"on": results.OKAfterHiddenRetry, "off": results.Proxy502}[c.Params["request_buffering"]]
+		if counts[want] != len(all[c.ID]) || len(all[c.ID]) != 6 {
+			t.Errorf("%s: outcomes %v, want all 6 %s", c.ID, counts, want)
 		}
 	}
 }

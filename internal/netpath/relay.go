@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -59,6 +57,9 @@ type Relay struct {
 // target with cfg's delay. It returns once the listener exists; ctx bounds
 // the relay's connects to the target. Close stops it.
 func Start(ctx context.Context, target string, cfg Config) (*Relay, error) {
+	if !supported {
+		return nil, errors.New("start relay: the latency path runs on Linux only")
+	}
 	if cfg.Latency < 0 || cfg.Jitter < 0 {
 		return nil, fmt.Errorf("start relay: latency %s and jitter %s must not be negative", cfg.Latency, cfg.Jitter)
 	}
@@ -134,11 +135,12 @@ func (r *Relay) accept() {
 			return
 		}
 		r.n++
-		p := newPair(r, c.(*net.TCPConn), r.n)
+		n := r.n
+		p := newPair(r, c.(*net.TCPConn))
 		r.pairs[p] = struct{}{}
 		r.wg.Add(1)
 		r.mu.Unlock()
-		go p.run()
+		go p.run(n)
 	}
 }
 
@@ -149,27 +151,30 @@ func (r *Relay) forget(p *pair) {
 }
 
 // pair is one relayed connection: a is the accepted side, b the dialed.
+// Once both are connected, one OS thread of its own (loop) carries both
+// directions: it reads whatever arrives, stamps it, and delivers it at its
+// time, sleeping in between in ppoll with a nanosecond timeout.
 type pair struct {
-	r       *Relay
-	a, b    *net.TCPConn
-	ab, ba  *pipe
-	done    chan struct{}
-	once    sync.Once
-	mu      sync.Mutex
-	fins    int
-	workers sync.WaitGroup
+	r    *Relay
+	a, b *net.TCPConn
+	done chan struct{}
+	once sync.Once
+
+	mu sync.Mutex
+	// wake is an eventfd the loop polls: close writes it so the loop
+	// leaves at once. -1 when there is none (before the loop, after it).
+	wake int
 }
 
-func newPair(r *Relay, a *net.TCPConn, n uint64) *pair {
-	p := &pair{r: r, a: a, done: make(chan struct{})}
-	p.ab = p.newPipe(r.cfg, n*2)
-	p.ba = p.newPipe(r.cfg, n*2+1)
-	p.ab.back, p.ba.back = p.ba, p.ab
-	return p
+func newPair(r *Relay, a *net.TCPConn) *pair {
+	return &pair{r: r, a: a, done: make(chan struct{}), wake: -1}
 }
 
-// run dials the target and relays both directions until the pair ends.
-func (p *pair) run() {
+// run dials the target and relays both directions until the pair ends,
+// then closes both connections. Only run closes them: the loop uses their
+// descriptors until it returns, and a descriptor closed under it could be
+// reused by another file.
+func (p *pair) run(n uint64) {
 	defer p.r.wg.Done()
 	defer p.r.forget(p)
 	accepted := time.Now()
@@ -178,56 +183,35 @@ func (p *pair) run() {
 	if err != nil {
 		// The closest a relay comes to a refused connect: the proxy's
 		// connection is reset one round trip after it was made.
-		if waitUntil(accepted.Add(2*p.r.cfg.Latency), p.done) {
+		t := time.NewTimer(time.Until(accepted.Add(2 * p.r.cfg.Latency)))
+		select {
+		case <-t.C:
 			_ = p.a.SetLinger(0)
+		case <-p.done:
+			t.Stop()
 		}
-		p.close()
+		_ = p.a.Close()
 		return
 	}
-	p.mu.Lock()
 	p.b = c.(*net.TCPConn)
-	p.mu.Unlock()
-	select {
-	case <-p.done: // the relay closed while dialing
-		p.close()
-		return
-	default:
-	}
-	p.ab.src, p.ab.dst = p.a, p.b
-	p.ba.src, p.ba.dst = p.b, p.a
-	p.workers.Add(4)
-	go p.ab.read()
-	go p.ab.write()
-	go p.ba.read()
-	go p.ba.write()
-	p.workers.Wait()
-	p.close()
+	defer func() {
+		_ = p.a.Close()
+		_ = p.b.Close()
+	}()
+	p.loop(n)
 }
 
-// close ends the pair: both sockets closed, every goroutine told.
+// close tells the pair to end: the loop leaves and run closes both
+// connections.
 func (p *pair) close() {
 	p.once.Do(func() {
 		close(p.done)
-		_ = p.a.Close()
 		p.mu.Lock()
-		b := p.b
-		p.mu.Unlock()
-		if b != nil {
-			_ = b.Close()
+		defer p.mu.Unlock()
+		if p.wake >= 0 {
+			signalWake(p.wake)
 		}
 	})
-}
-
-// finDelivered counts the directions whose end of stream has been
-// delivered; when both have, the connection is over.
-func (p *pair) finDelivered() {
-	p.mu.Lock()
-	p.fins++
-	both := p.fins == 2
-	p.mu.Unlock()
-	if both {
-		p.close()
-	}
 }
 
 type kind uint8
@@ -245,163 +229,52 @@ type item struct {
 	data []byte
 }
 
-// pipe is one direction of a pair: read from src, deliver to dst.
-type pipe struct {
-	p        *pair
-	src, dst *net.TCPConn
-	q        chan item
-	back     *pipe // the opposite direction
-	latency  time.Duration
-	jitter   time.Duration
+// direction is one direction of a pair: read from src, deliver to dst.
+// Only the pair's loop touches it.
+type direction struct {
+	src, dst int // descriptors
+	q        []item
+	// off is how much of q[0]'s data is written; blocked says dst's send
+	// buffer is full and the loop waits for it to drain.
+	off     int
+	blocked bool
 
-	mu   sync.Mutex
-	rng  *rand.Rand
-	last time.Time
-	// srcEOF: src's peer sent FIN (read by this pipe's reader).
-	srcEOF bool
+	latency, jitter time.Duration
+	rng             *rand.Rand
+	last            time.Time
+
+	// srcDone: src gave end of stream or an error and is read no more.
+	// srcReset: src's socket has reported its reset. finSent: FIN was
+	// delivered to dst.
+	srcDone, srcReset, finSent bool
 }
 
-func (p *pair) newPipe(cfg Config, stream uint64) *pipe {
-	return &pipe{p: p, q: make(chan item, MaxQueued), latency: cfg.Latency, jitter: cfg.Jitter,
-		rng: rand.New(rand.NewPCG(cfg.Seed, stream))}
+func newDirection(cfg Config, stream uint64) *direction {
+	return &direction{latency: cfg.Latency, jitter: cfg.Jitter, rng: rand.New(rand.NewPCG(cfg.Seed, stream))}
 }
 
 // deliverAt is when something read at t arrives on the far side: t plus
 // the delay, never before what was read before it.
-func (pp *pipe) deliverAt(t time.Time) time.Time {
-	pp.mu.Lock()
-	defer pp.mu.Unlock()
-	d := pp.latency
-	if pp.jitter > 0 {
-		d += time.Duration(pp.rng.Int64N(int64(2*pp.jitter)+1)) - pp.jitter
-		d = max(d, 0)
+func (d *direction) deliverAt(t time.Time) time.Time {
+	l := d.latency
+	if d.jitter > 0 {
+		l += time.Duration(d.rng.Int64N(int64(2*d.jitter)+1)) - d.jitter
+		l = max(l, 0)
 	}
-	at := t.Add(d)
-	if at.Before(pp.last) {
-		at = pp.last
+	at := t.Add(l)
+	if at.Before(d.last) {
+		at = d.last
 	}
-	pp.last = at
+	d.last = at
 	return at
 }
 
-// send queues it, unless the pair has ended.
-func (pp *pipe) send(it item) bool {
-	select {
-	case pp.q <- it:
-		return true
-	case <-pp.p.done:
-		return false
-	}
+// push queues something read at t.
+func (d *direction) push(t time.Time, k kind, data []byte) {
+	d.q = append(d.q, item{at: d.deliverAt(t), kind: k, data: data})
 }
 
-func (pp *pipe) read() {
-	defer pp.p.workers.Done()
-	for {
-		buf := make([]byte, ChunkSize)
-		n, err := pp.src.Read(buf)
-		now := time.Now()
-		if n > 0 && !pp.send(item{at: pp.deliverAt(now), kind: kindData, data: buf[:n]}) {
-			return
-		}
-		switch {
-		case err == nil:
-			continue
-		case errors.Is(err, io.EOF):
-			pp.mu.Lock()
-			pp.srcEOF = true
-			pp.mu.Unlock()
-			pp.send(item{at: pp.deliverAt(now), kind: kindFIN})
-		case errors.Is(err, net.ErrClosed):
-			// The pair ended: nothing more to relay.
-		default:
-			// A reset, or any other end of the connection that is not an
-			// orderly FIN, reaches the far side as a reset.
-			pp.send(item{at: pp.deliverAt(now), kind: kindRST})
-		}
-		return
-	}
-}
-
-func (pp *pipe) write() {
-	defer pp.p.workers.Done()
-	for {
-		var it item
-		select {
-		case it = <-pp.q:
-		case <-pp.p.done:
-			return
-		}
-		if !waitUntil(it.at, pp.p.done) {
-			return
-		}
-		switch it.kind {
-		case kindData:
-			if _, err := pp.dst.Write(it.data); err != nil {
-				// The far side's kernel refused the bytes: its RST
-				// travels back to the sender.
-				pp.back.send(item{at: pp.back.deliverAt(time.Now()), kind: kindRST})
-				continue
-			}
-			pp.back.mu.Lock()
-			peerGone := pp.back.srcEOF
-			pp.back.mu.Unlock()
-			if peerGone {
-				pp.probeReset()
-			}
-		case kindFIN:
-			_ = pp.dst.CloseWrite()
-			pp.p.finDelivered()
-		case kindRST:
-			_ = pp.dst.SetLinger(0)
-			_ = pp.dst.Close()
-			pp.p.close()
-			return
-		}
-	}
-}
-
-// probeReset watches dst, just written to after its peer sent FIN, for
-// the RST the peer's kernel answers with when its socket is closed, and
-// sends that RST back to the writer's peer one latency later. A peer that
-// only half-closed answers nothing and the probe ends quietly.
-func (pp *pipe) probeReset() {
-	pp.p.workers.Add(1)
-	go func() {
-		defer pp.p.workers.Done()
-		end := time.Now().Add(resetProbe)
-		for time.Now().Before(end) {
-			if socketError(pp.dst) != nil {
-				pp.back.send(item{at: pp.back.deliverAt(time.Now()), kind: kindRST})
-				return
-			}
-			select {
-			case <-pp.p.done:
-				return
-			case <-time.After(100 * time.Microsecond):
-			}
-		}
-	}()
-}
-
-// socketError reads (and clears) c's pending socket error: a reset the
-// kernel received leaves ECONNRESET or EPIPE there.
-func socketError(c *net.TCPConn) error {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var soErr int
-	var gerr error
-	if err := rc.Control(func(fd uintptr) {
-		soErr, gerr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_ERROR)
-	}); err != nil {
-		return err
-	}
-	if gerr != nil {
-		return gerr
-	}
-	if soErr != 0 {
-		return syscall.Errno(soErr)
-	}
-	return nil
+// due reports whether q's head is to be delivered at now.
+func (d *direction) due(now time.Time) bool {
+	return len(d.q) > 0 && !d.q[0].at.After(now)
 }

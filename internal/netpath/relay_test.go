@@ -266,3 +266,26 @@ func TestNetemAvailableSays(t *testing.T) {
 	}
 	t.Logf("netem available: %v %s", ok, why)
 }
+
+// socketError reads (and clears) c's pending socket error: a reset the
+// kernel received leaves ECONNRESET or EPIPE there.
+func socketError(c *net.TCPConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var soErr int
+	var gerr error
+	if err := rc.Control(func(fd uintptr) {
+		soErr, gerr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_ERROR)
+	}); err != nil {
+		return err
+	}
+	if gerr != nil {
+		return gerr
+	}
+	if soErr != 0 {
+		return syscall.Errno(soErr)
+	}
+	return nil
+}
