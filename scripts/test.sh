@@ -15,6 +15,30 @@ need_packages nginx nginx-light haproxy haproxy debootstrap debootstrap chromium
 /usr/bin/python3 -c 'import uvicorn' 2>/dev/null ||
 	need_packages racelab-no-such-command python3-uvicorn
 
+# The proxy images (three Debian suites, no registry) build in the
+# background from here on, all three at once, while everything else is
+# compiled and checked: a cold build takes minutes, most of them waiting
+# on the Debian archive and dpkg. A test that needs an image waits for this
+# build's lock and then reuses the image; with the images present this
+# only checks them.
+imagelog=$(mktemp)
+imagepid=
+if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+	bindir=$(mktemp -d)
+	go build -o "$bindir/racelab" ./cmd/racelab
+	"$bindir/racelab" images build >"$imagelog" 2>&1 &
+	imagepid=$!
+fi
+# An early exit stops the build (racelab removes its half-built root
+# filesystem on SIGTERM) and waits for it: nothing is left running.
+stop_images() {
+	if [ -n "$imagepid" ]; then
+		kill -TERM "$imagepid" 2>/dev/null || true
+		wait "$imagepid" 2>/dev/null || true
+	fi
+}
+trap stop_images EXIT
+
 # The current Caddy beside Debian's, for the version ladder: built from the
 # Go module proxy into the directory racelab looks in for a proxy binary at
 # a version of its own (about 4 minutes once, cached afterwards), beside
@@ -64,6 +88,14 @@ RACELAB_FUZZ_WORKERS=1 nice -n 19 scripts/fuzz.sh "${RACELAB_FUZZTIME:-2s}" >"$f
 fuzzpid=$!
 testrc=0
 go test -race -count=1 -timeout 20m ./... || testrc=$?
+if [ -n "$imagepid" ]; then
+	imagerc=0
+	wait "$imagepid" || imagerc=$?
+	imagepid=
+	echo "== images (exit $imagerc)"
+	cat "$imagelog"
+fi
+rm -f "$imagelog"
 fuzzrc=0
 wait "$fuzzpid" || fuzzrc=$?
 echo "== fuzz"

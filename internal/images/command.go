@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -99,24 +100,36 @@ func RunBuild(ctx context.Context, f *BuildFlags, stdout, stderr io.Writer) erro
 	for _, im := range present {
 		reused[im.Suite] = !f.force && im.Ref == SuiteRef(im.Suite) && im.Packages == packagesLabel()
 	}
-	var errs []error
-	for _, suite := range list {
-		start := time.Now()
-		im, err := Build(ctx, suite, opts...)
-		if err != nil {
-			errs = append(errs, err)
-			if ctx.Err() != nil {
-				break
-			}
-			continue
-		}
-		how := "built in " + time.Since(start).Round(time.Second).String()
-		if reused[suite] {
-			how = "reused"
-		}
-		fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\t%s\n", im.Suite, im.Ref, shortID(im.ID),
-			versionsText(im), formatSize(im.Size), how)
+	// The suites build at once: a build waits mostly on the Debian
+	// archive and on dpkg unpacking, so three take little longer than
+	// one. Each line is printed as its suite is ready.
+	if len(list) > 1 {
+		fmt.Fprintf(stderr, "building %s at once\n", strings.Join(list, ", "))
 	}
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for _, suite := range list {
+		wg.Go(func() {
+			start := time.Now()
+			im, err := Build(ctx, suite, opts...)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			how := "built in " + time.Since(start).Round(time.Second).String()
+			if reused[suite] {
+				how = "reused"
+			}
+			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\t%s\n", im.Suite, im.Ref, shortID(im.ID),
+				versionsText(im), formatSize(im.Size), how)
+		})
+	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
