@@ -199,8 +199,9 @@ func TestBuiltinsGreen(t *testing.T) {
 // SIGINT in the middle of a run on nginx: the command exits, no nginx it
 // started is left, and every line of the results file parses.
 func TestSIGINTLeavesNoProxyAndValidResults(t *testing.T) {
+	t.Parallel()
 	requireProxy(t, proxies.KindNginx)
-	out, code, stderr := interruptRun(t, 5, 30*time.Second, "run", "margin-sweep", "--proxy", "nginx", "--trials", "50")
+	out, code, stderr, _ := interruptRun(t, 5, 30*time.Second, "run", "margin-sweep", "--proxy", "nginx", "--trials", "50")
 	if code != ExitFail {
 		t.Errorf("exit %d, want 1 for an interrupted run", code)
 	}
@@ -212,9 +213,9 @@ func TestSIGINTLeavesNoProxyAndValidResults(t *testing.T) {
 
 // interruptRun builds racelab, runs it with args (and -o FILE), sends
 // SIGINT once the results file holds minTrials trials, and waits up to
-// stopWithin for it to exit. It returns the results file, the exit code
-// and stderr.
-func interruptRun(t *testing.T, minTrials int, stopWithin time.Duration, args ...string) (string, int, string) {
+// stopWithin for it to exit. It returns the results file, the exit code,
+// stderr and the process id (the owner mark of what it started).
+func interruptRun(t *testing.T, minTrials int, stopWithin time.Duration, args ...string) (string, int, string, int) {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "racelab")
@@ -247,7 +248,7 @@ func interruptRun(t *testing.T, minTrials int, stopWithin time.Duration, args ..
 		_ = cmd.Process.Kill()
 		t.Fatalf("racelab did not stop within %s of SIGINT:\n%s", stopWithin, stderr.String())
 	}
-	return out, cmd.ProcessState.ExitCode(), stderr.String()
+	return out, cmd.ProcessState.ExitCode(), stderr.String(), cmd.Process.Pid
 }
 
 // Shards of one matrix run separately and merge into one report: every

@@ -37,23 +37,13 @@ func requireEngine(t *testing.T, suites ...string) {
 	}
 }
 
-func noRacelabContainers(t *testing.T) {
-	t.Helper()
-	left, err := container.List(context.Background(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range left {
-		t.Errorf("racelab container left behind: %s (%s, %s)", c.ID, c.Image, c.State)
-	}
-}
-
 // The version ladder runs nginx 1.22/1.26/1.30 and HAProxy 2.6/3.0/3.2 in
 // containers from images built here, with explicit and default configs,
 // and names every behaviour that changed between versions.
 func TestVersionLadder(t *testing.T) {
-	// Not parallel: TestKillNineLeavesNothing and the SIGINT tests check
-	// that no racelab container is left anywhere.
+	// Parallel: the tests that check that nothing is left behind check
+	// their own run's containers (by run id or owner PID), never all.
+	t.Parallel()
 	requireEngine(t, "bookworm", "trixie", "sid")
 	code, out, errOut := runCLI(t, "run", "version-ladder", "--quiet", "-o", filepath.Join(t.TempDir(), "ladder.jsonl"))
 	if code != ExitOK {
@@ -99,9 +89,12 @@ func TestVersionLadder(t *testing.T) {
 
 // SIGINT in the middle of a container run leaves no racelab container.
 func TestSIGINTLeavesNoContainer(t *testing.T) {
+	t.Parallel()
 	requireEngine(t, "bookworm")
-	out, _, _ := interruptRun(t, 3, 60*time.Second, "run", "six-step", "--proxy", "nginx", "--runtime", "container", "--trials", "50")
-	noRacelabContainers(t)
+	out, _, _, pid := interruptRun(t, 3, 60*time.Second, "run", "six-step", "--proxy", "nginx", "--runtime", "container", "--trials", "50")
+	for _, c := range runContainers(t, pid) {
+		t.Errorf("racelab container of the interrupted run left behind: %s (%s, %s)", c.ID, c.Image, c.State)
+	}
 	data, err := os.ReadFile(out)
 	if err != nil || bytes.Count(data, []byte(`"type":"trial"`)) < 3 {
 		t.Fatalf("results: %v\n%s", err, data)
