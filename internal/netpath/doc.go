@@ -2,11 +2,13 @@
 // racelab's backend.
 //
 // A Relay listens on 127.0.0.1:0 and forwards every connection it accepts
-// to one target address. Per direction a reader stamps each chunk it reads
-// with the time it was read, and a writer delivers the chunk at that time
-// plus the one-way latency (plus seeded jitter, clamped so that delivery
-// times never go backwards: the byte order of the stream is kept). TCP's
-// other signals travel the same way, in order behind the data:
+// to one target address. Each connection has one OS thread of its own for
+// both directions: it stamps each chunk with the kernel's receive time of
+// it and delivers the chunk at that time plus the one-way latency (plus
+// seeded jitter, clamped so that delivery times never go backwards: the
+// byte order of the stream is kept), sleeping in ppoll with a nanosecond
+// timeout in between, at real-time priority where it may. TCP's other
+// signals travel the same way, in order behind the data:
 //
 //   - end of stream (FIN) read on one side becomes CloseWrite on the other
 //     at its delivery time: half-close is kept;
@@ -24,7 +26,7 @@
 // the configured delay; BENCHMARKS.md gives the measured accuracy.
 //
 // Buffers are bounded (MaxQueued chunks of at most ChunkSize bytes per
-// direction): a reader that gets ahead of its writer waits, as a sender
-// waits on a full TCP window. Close stops the listener and every
-// connection and waits for their goroutines.
+// direction): a direction whose queue is full is not read until it drains,
+// as a sender waits on a full TCP window. Close stops the listener and
+// every connection and waits for their threads.
 package netpath

@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,6 +38,7 @@ func (p *pair) loop(n uint64) {
 	// The thread is never unlocked: it ends with the goroutine, and its
 	// timer slack with it.
 	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
+	p.r.noteRealtime(setRealtime())
 
 	wake, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
@@ -68,6 +70,10 @@ func (p *pair) loop(n uint64) {
 	ab.src, ab.dst = afd, bfd
 	ba.src, ba.dst = bfd, afd
 	buf := make([]byte, ChunkSize)
+	oob := make([]byte, unix.CmsgSpace(16))
+	for _, fd := range []int{afd, bfd} {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	}
 	fds := make([]unix.PollFd, 3)
 	for {
 		now := time.Now()
@@ -129,7 +135,7 @@ func (p *pair) loop(n uint64) {
 				continue
 			}
 			if !from.srcDone {
-				from.read(buf)
+				from.read(buf, oob)
 			} else if !from.srcReset && re&unix.POLLERR != 0 {
 				// A socket that gave end of stream reports a later reset
 				// only as its pending error: the far end's kernel
@@ -143,10 +149,16 @@ func (p *pair) loop(n uint64) {
 	}
 }
 
-// read takes one chunk from src and queues it with its arrival time.
-func (d *direction) read(buf []byte) {
-	n, err := unix.Read(d.src, buf)
+// read takes one chunk from src and queues it with its arrival time: the
+// kernel's receive time of the chunk (SO_TIMESTAMPNS, set on src when the
+// loop starts) when it has one, so a thread that woke late does not delay
+// what it relays; else the time of the read.
+func (d *direction) read(buf, oob []byte) {
+	n, oobn, _, _, err := unix.Recvmsg(d.src, buf, oob, 0)
 	now := time.Now()
+	if n > 0 {
+		now = arrived(now, oob[:oobn])
+	}
 	switch {
 	case n > 0:
 		d.push(now, kindData, append([]byte(nil), buf[:n]...))
@@ -216,4 +228,38 @@ func rawFD(c *net.TCPConn) (int, error) {
 		return -1, err
 	}
 	return fd, nil
+}
+
+// setRealtime moves the calling thread to SCHED_FIFO at the lowest
+// real-time priority, so that when its sleep ends it runs at once instead
+// of waiting behind whatever else keeps the machine's cores busy. It needs
+// root (CAP_SYS_NICE); without it the thread keeps its normal priority.
+// The thread never runs long: it sleeps in ppoll between deliveries and
+// spins at most spinWindow before one, and the kernel's real-time
+// throttling (sched_rt_runtime_us) bounds it besides.
+func setRealtime() error {
+	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: 1}
+	return unix.SchedSetAttr(0, &attr, 0)
+}
+
+// arrived is the kernel's receive time in a recvmsg's control data, on
+// now's monotonic clock: now less the chunk's age by the wall clock. A
+// missing or implausible stamp (a wall clock that stepped) gives now.
+func arrived(now time.Time, oob []byte) time.Time {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return now
+	}
+	for _, m := range msgs {
+		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_TIMESTAMPNS || len(m.Data) < 16 {
+			continue
+		}
+		ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
+		age := now.Sub(time.Unix(ts.Unix()))
+		if age < 0 || age > time.Second {
+			return now
+		}
+		return now.Add(-age)
+	}
+	return now
 }

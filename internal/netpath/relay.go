@@ -46,11 +46,13 @@ type Relay struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu     sync.Mutex
-	pairs  map[*pair]struct{}
-	closed bool
-	n      uint64
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	realtime error // the last thread's real-time priority outcome
+	rtSeen   bool
+	pairs    map[*pair]struct{}
+	closed   bool
+	n        uint64
+	wg       sync.WaitGroup
 }
 
 // Start listens on 127.0.0.1:0 and relays every accepted connection to
@@ -76,6 +78,24 @@ func Start(ctx context.Context, target string, cfg Config) (*Relay, error) {
 
 // Addr is the relay's listening address: point the proxy's upstream here.
 func (r *Relay) Addr() string { return r.ln.Addr().String() }
+
+// Realtime reports whether the relay's threads run at real-time priority
+// (nil), or why not. Before the first connection it reports an error
+// saying so.
+func (r *Relay) Realtime() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.rtSeen {
+		return errors.New("no connection relayed yet")
+	}
+	return r.realtime
+}
+
+func (r *Relay) noteRealtime(err error) {
+	r.mu.Lock()
+	r.realtime, r.rtSeen = err, true
+	r.mu.Unlock()
+}
 
 // Target is where the relay forwards to.
 func (r *Relay) Target() string { return r.target }
