@@ -150,7 +150,7 @@ func TestWireNaturalRace(t *testing.T) {
 	for _, kind := range wireProxies(t) {
 		t.Run(string(kind), func(t *testing.T) {
 			_, all := runAll(t, "name: natural\nbase: {proxy: {kind: "+string(kind)+"}, mode: timing, proxy_idle: 500ms, backend_keepalive: 50ms, sweep: {from: -250us, to: 1ms, step: 250us}, trials: 30}\n")
-			var attributed, finFirst, unsent int
+			var attributed, finFirst, unsent, late int
 			for _, recs := range all {
 				for _, r := range recs {
 					if !r.Attributed {
@@ -172,6 +172,16 @@ func TestWireNaturalRace(t *testing.T) {
 						assert.False(t, ok, why)
 						continue
 					}
+					if !ok && lateClose(r, w) {
+						// The backend's idle timer fired before the
+						// request came, but a loaded machine ran its close
+						// later than the wire's window: the request sat
+						// unread until then. The backend's own evidence
+						// attributes it; the wire alone cannot.
+						late++
+						t.Logf("seq %d: backend close ran late over the unread request: %s", r.Seq, why)
+						continue
+					}
 					assert.True(t, ok, "seq %d: %s", r.Seq, why)
 					if w.CloseSinceRequestNS != nil && *w.CloseSinceRequestNS < 0 && w.CloseKind == "fin" {
 						finFirst++
@@ -179,8 +189,9 @@ func TestWireNaturalRace(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("%d attributed failures: %d with the backend's FIN before the request's first byte, %d never written to the pooled connection", attributed, finFirst, unsent)
+			t.Logf("%d attributed failures: %d with the backend's FIN before the request's first byte, %d never written to the pooled connection, %d closed late over the unread request", attributed, finFirst, unsent, late)
 			require.Positive(t, attributed, "the natural race bites within the window")
+			assert.LessOrEqual(t, late*2, attributed, "most closes come within the wire's window; only a loaded machine's late timer falls outside it")
 		})
 	}
 }
@@ -224,4 +235,13 @@ func TestWireBoundedInLongRuns(t *testing.T) {
 	cr.wire.mu.Lock()
 	defer cr.wire.mu.Unlock()
 	assert.LessOrEqual(t, len(cr.wire.remote), 4, "backend connections remembered")
+}
+
+// lateClose: the backend closed the reused connection with the request
+// unread in its receive buffer, after the wire attribution's window: its
+// idle timer ran late.
+func lateClose(r results.Record, w *results.WireEvidence) bool {
+	c := r.Backend.Close
+	return c != nil && c.UnreadBytes > 0 && c.Closer == backends.CloserBackend &&
+		w.CloseSinceRequestNS != nil && time.Duration(*w.CloseSinceRequestNS) > DefaultAttributionWindow
 }
