@@ -92,6 +92,10 @@ forward_max_tries {{.Tries}}
 retry_on_error off
 {{- end}}
 shutdown_lifetime 0 seconds
+# No ICMP pinger: it measures round trips racelab does not use, and it runs
+# in a session of its own, out of Squid's process group, so a racelab
+# killed with SIGKILL would leave it behind.
+pinger_enable off
 `))
 
 func render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
