@@ -6,10 +6,8 @@ import (
 )
 
 func memInput(kind, conf, upstream string) Input {
-	name := "/etc/nginx/nginx.conf"
-	if kind == "haproxy" {
-		name = "/etc/haproxy/haproxy.cfg"
-	}
+	name := map[string]string{"nginx": "/etc/nginx/nginx.conf", "haproxy": "/etc/haproxy/haproxy.cfg",
+		"varnish": "/etc/varnish/default.vcl", "squid": "/etc/squid/squid.conf"}[kind]
 	return Input{Kind: kind, Path: name, Upstream: upstream, FS: memFS{name: conf},
 		Backend: testBackend, Closed: testClosed, Listen: testListen, Dir: goldenDir,
 		LogFormat: "x", RequestIDHeader: "X-Racelab-Request-Id"}
@@ -109,5 +107,49 @@ func TestRewriteRefusesBadSyncPath(t *testing.T) {
 		if _, err := Rewrite(in); err == nil || !strings.Contains(err.Error(), "sync path") {
 			t.Errorf("sync path %q: error %v, want one naming the sync path", p, err)
 		}
+	}
+}
+
+// Varnish and Squid refuse what would resolve a name, run a program or
+// module of the user's, or that racelab cannot route to, naming the file
+// and line.
+func TestRewriteVarnishSquidErrors(t *testing.T) {
+	const vcl = "vcl 4.1;\nbackend a { .host = \"a.example\"; }\nbackend b { .host = \"b.example\"; }\n"
+	const sq = "http_port 80 accel\ncache_peer a.example parent 80 0 originserver name=a\n"
+	tests := []struct {
+		name, kind, conf, upstream string
+		want                       []string
+	}{
+		{"vmod not shipped", "varnish", "vcl 4.1;\nimport dynamic;\nbackend a { .host = \"a.example\"; }\n", "", []string{"/etc/varnish/default.vcl:2", "import dynamic", "not a vmod Varnish ships"}},
+		{"vmod from a file", "varnish", "vcl 4.1;\nimport std from \"/opt/libvmod_std.so\";\nbackend a { .host = \"a.example\"; }\n", "", []string{"default.vcl:2", "import from a file"}},
+		{"inline C", "varnish", "vcl 4.1;\nbackend a { .host = \"a.example\"; }\nC{ int x; }C\n", "", []string{"default.vcl:3", "inline C"}},
+		{"std.ip resolves", "varnish", "vcl 4.1;\nimport std;\nbackend a { .host = \"a.example\"; }\nsub vcl_recv {\n  set req.http.x = std.ip(req.http.y, \"0.0.0.0\");\n}\n", "", []string{"default.vcl:5", "std.ip() resolves"}},
+		{"missing include", "varnish", "vcl 4.1;\ninclude \"nope.vcl\";\n", "", []string{"default.vcl:2", `include "nope.vcl"`, "not found"}},
+		{"ambiguous", "varnish", vcl, "", []string{"2 backend or directors (a, b): name the one under test"}},
+		{"unknown backend", "varnish", vcl, "c", []string{`no backend or director named "c" (found: a, b)`}},
+		{"no route", "varnish", vcl, "b", []string{"no listener routes to b"}},
+		{"url regex", "varnish", vcl + "sub vcl_recv { if (req.url ~ \"\\.png$\") { set req.backend_hint = b; } }\n", "b", []string{"default.vcl:4", "needs a URL matching"}},
+		{"no vcl line", "varnish", "backend a { .host = \"a.example\"; }\n", "", []string{"default.vcl: neither a VCL file nor a varnishd command line"}},
+		{"dst host", "squid", sq + "acl x dst db.example\n", "", []string{"/etc/squid/squid.conf:3", "acl x dst db.example", "resolves a host name"}},
+		{"src file", "squid", sq + "acl x src \"/etc/squid/nets\"\n", "", []string{"squid.conf:3", "reads its values from"}},
+		{"icap", "squid", sq + "icap_service svc reqmod_precache icap://10.1.1.1:1344/req\n", "", []string{"squid.conf:3", "icap_service", "ICAP service"}},
+		{"external acl", "squid", sq + "external_acl_type t %SRC /usr/bin/helper\n", "", []string{"squid.conf:3", "external ACL helper"}},
+		{"conditional", "squid", sq + "if ${process_number} = 1\nendif\n", "", []string{"squid.conf:3", "conditional configuration"}},
+		{"no accel", "squid", "http_port 3128\ncache_peer a.example parent 80 0 name=a\n", "", []string{"no http_port with accel"}},
+		{"unknown peer", "squid", sq, "b", []string{`no cache_peer named "b" (found: a)`}},
+		{"no peer", "squid", "http_port 80 accel\n", "", []string{"no cache_peer in the configuration"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Rewrite(memInput(tt.kind, tt.conf, tt.upstream))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
 	}
 }
