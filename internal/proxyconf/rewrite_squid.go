@@ -37,9 +37,9 @@ var squidRefused = map[string]string{
 
 // squidDropped are directives dropped with the reason.
 var squidDropped = map[string]string{
-	"url_rewrite_program": "racelab runs no helper program of the user's: URLs are not rewritten",
-	"store_id_program":    "racelab runs no helper program of the user's",
-	"logfile_daemon":      "racelab runs no helper program of the user's",
+	"url_rewrite_program":  "racelab runs no helper program of the user's: URLs are not rewritten",
+	"store_id_program":     "racelab runs no helper program of the user's",
+	"logfile_daemon":       "racelab runs no helper program of the user's",
 	"cache_effective_user": "racelab runs Squid as the user it runs as", "cache_effective_group": "racelab runs Squid as the user it runs as",
 	"https_port":           "racelab listens and connects in plain HTTP/1.1",
 	"always_direct":        "Squid would fetch from an origin's own address: racelab sends every request to a cache_peer on loopback",
@@ -148,7 +148,6 @@ func rewriteSquid(in Input) (*Result, error) {
 		Main:         SquidConfigName,
 		Files:        map[string]string{SquidConfigName: o.b.String()},
 		Origins:      map[string][]string{SquidConfigName: o.origins},
-		Dirs:         []string{"logs", "cache"},
 		Args:         []string{"-N", "-f", path},
 		ValidateArgs: []string{"-k", "parse", "-f", path},
 		Changes:      r.changes,
@@ -255,7 +254,7 @@ func (r *squidRewriter) emit(o *haOut) ([]Setting, error) {
 		case "pid_filename":
 			write([]string{"pid_filename", filepath.Join(dir, "squid.pid")}, "runtime files go into racelab's directory", false)
 		case "coredump_dir":
-			write([]string{"coredump_dir", filepath.Join(dir, "cache")}, "runtime files go into racelab's directory", false)
+			write([]string{"coredump_dir", "none"}, "racelab keeps no core dumps: Squid's own user may not enter racelab's private directory", false)
 		case "cache_log":
 			write([]string{"cache_log", "/dev/stderr"}, "racelab reads Squid's messages on standard error", false)
 		case "access_log", "cache_access_log":
@@ -264,18 +263,11 @@ func (r *squidRewriter) emit(o *haOut) ([]Setting, error) {
 				continue
 			}
 			target := a[1]
-			mod, p, ok := strings.Cut(target, ":")
-			if !ok {
-				mod, p = "stdio", target
-			}
-			if (mod != "stdio" && mod != "daemon") || !strings.HasPrefix(p, "/") {
-				r.record(l, "", "a log target of the user's (syslog, a network address); racelab logs to its directory and standard output", false)
+			if mod, p, ok := strings.Cut(target, ":"); ok && ((mod != "stdio" && mod != "daemon") || !strings.HasPrefix(p, "/")) {
+				r.record(l, "", "a log target of the user's (syslog, a network address); racelab logs to standard output", false)
 				continue
 			}
-			words := slices.Clone(a)
-			words[0] = "access_log"
-			words[1] = "stdio:" + filepath.Join(dir, "logs", filepath.Base(p))
-			write(words, "log files go into racelab's directory", false)
+			r.record(l, "", "Squid writes log files as its own user (proxy, when started as root), who cannot enter racelab's private directory: racelab's evidence log on standard output stands in", false)
 		case "workers":
 			if len(a) == 2 && a[1] == "1" {
 				keep()
@@ -350,7 +342,7 @@ func (r *squidRewriter) emit(o *haOut) ([]Setting, error) {
 		addedLine("pid_filename "+filepath.Join(dir, "squid.pid"), "runtime files go into racelab's directory")
 	}
 	if !seen["coredump_dir"] {
-		addedLine("coredump_dir "+filepath.Join(dir, "cache"), "runtime files go into racelab's directory")
+		addedLine("coredump_dir none", "racelab keeps no core dumps: Squid's own user may not enter racelab's private directory")
 	}
 	if !seen["cache_log"] {
 		addedLine("cache_log /dev/stderr", "racelab reads Squid's messages on standard error")
