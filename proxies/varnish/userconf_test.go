@@ -55,7 +55,6 @@ func TestRenderUserConfig(t *testing.T) {
 	require.Equal(t, []string{".max_connections backend api1 { .max_connections = 1; }", ".max_connections backend api2 { .max_connections = 1; }"}, pooling)
 }
 
-
 // TestLiveUserConfig runs the tree's VCL: requests on the route reach
 // racelab's backend through director api (both its backends point there,
 // one pooled connection each), with varnishncsa's evidence lines.
