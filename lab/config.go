@@ -36,6 +36,10 @@ func configIdle(kind proxies.Kind, eff map[string]proxies.Setting) (time.Duratio
 		d, err = proxyconf.ParseHAProxyTime(s.Value)
 	case proxies.KindEnvoy:
 		d, err = proxyconf.ParseProtoDuration(s.Value)
+	case proxies.KindVarnish:
+		d, err = proxyconf.ParseVarnishSeconds(s.Value)
+	case proxies.KindSquid:
+		d, err = proxyconf.ParseSquidTime(s.Value)
 	default:
 		return 0, fmt.Errorf("proxy kind %s takes no configuration file", kind)
 	}
