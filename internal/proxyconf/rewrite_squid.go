@@ -24,6 +24,9 @@ const (
 	squidVisibleName = "racelab"
 )
 
+// squidNoPid says why Squid writes no pid file.
+const squidNoPid = "racelab stops Squid by its process id and keeps instances apart by service name (-n); Squid's own user may not write racelab's private directory"
+
 // squidRefused are directives racelab will not run: they need a program
 // or service of the user's, and what depends on them cannot be dropped
 // alone.
@@ -169,7 +172,6 @@ func (r *squidRewriter) added(nw, why string) {
 
 // emit writes every directive, rewritten, and racelab's own at the end.
 func (r *squidRewriter) emit(o *haOut) ([]Setting, error) {
-	dir := filepath.Clean(r.in.Dir)
 	seen := map[string]bool{}
 	idle, idleSrc, idleVal := squidIdleDefault, "", "1 minute"
 	var eff []Setting
@@ -252,7 +254,7 @@ func (r *squidRewriter) emit(o *haOut) ([]Setting, error) {
 		case "visible_hostname":
 			write([]string{"visible_hostname", squidVisibleName}, "it names a host of the user's", false)
 		case "pid_filename":
-			write([]string{"pid_filename", filepath.Join(dir, "squid.pid")}, "runtime files go into racelab's directory", false)
+			write([]string{"pid_filename", "none"}, squidNoPid, false)
 		case "coredump_dir":
 			write([]string{"coredump_dir", "none"}, "racelab keeps no core dumps: Squid's own user may not enter racelab's private directory", false)
 		case "cache_log":
@@ -339,7 +341,7 @@ func (r *squidRewriter) emit(o *haOut) ([]Setting, error) {
 		addedLine("visible_hostname "+squidVisibleName, "without it Squid looks its host's name up at start")
 	}
 	if !seen["pid_filename"] {
-		addedLine("pid_filename "+filepath.Join(dir, "squid.pid"), "runtime files go into racelab's directory")
+		addedLine("pid_filename none", squidNoPid)
 	}
 	if !seen["coredump_dir"] {
 		addedLine("coredump_dir none", "racelab keeps no core dumps: Squid's own user may not enter racelab's private directory")

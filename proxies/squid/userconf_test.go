@@ -1,8 +1,10 @@
 package squid
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/internal/container"
 	"github.com/racelab/racelab/proxies"
 )
 
@@ -91,4 +94,43 @@ func TestLiveUserConfig(t *testing.T) {
 	defer mu.Unlock()
 	require.Equal(t, []string{"GET shop.example.com /api/r/user-1", "GET shop.example.com /api/r/user-2",
 		"POST shop.example.com /api/r/user-3"}, paths)
+}
+
+// TestContainerUserConfig runs the tree's squid.conf in racelab's local
+// image, as Squid's own user: the rewritten file starts there as on the
+// host and answers on the route with evidence. RACELAB_SQUID_IMAGE
+// overrides the image.
+func TestContainerUserConfig(t *testing.T) {
+	ctx := context.Background()
+	if err := container.Available(ctx); err != nil {
+		t.Skipf("no container engine: %v", err)
+	}
+	image := os.Getenv("RACELAB_SQUID_IMAGE")
+	if image == "" {
+		image = "racelab/squid:5.7"
+	}
+	if _, err := container.InspectImage(ctx, image); err != nil {
+		t.Skipf("image %s not present (racelab images build): %v", image, err)
+	}
+	srv, rec := liveBackend(t, backends.FaultNone)
+	s := userSpec(t, srv.Addr())
+	p, err := container.Start(ctx, Adapter{}, s, image, container.WithStartTimeout(2*time.Minute))
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+	require.NoError(t, err)
+	b := p.Bundle()
+	client := &http.Client{Timeout: 10 * time.Second}
+	for _, id := range []string{"ctr-1", "ctr-2"} {
+		req, err := http.NewRequest(http.MethodGet, "http://"+p.Addr()+b.Route.RequestPath(id), nil)
+		require.NoError(t, err)
+		req.Host = b.Route.Host
+		req.Header.Set(backends.RequestIDHeader, id)
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, id)
+		require.Equal(t, 200, accessLine(t, p, id).Status)
+		n, _ := count(rec, id, backends.EventRequest)
+		require.Equal(t, 1, n, id)
+	}
+	require.NoError(t, p.Stop(ctx))
 }

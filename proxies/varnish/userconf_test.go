@@ -1,9 +1,11 @@
 package varnish
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/racelab/racelab/backends"
+	"github.com/racelab/racelab/internal/container"
 	"github.com/racelab/racelab/proxies"
 )
 
@@ -99,4 +102,45 @@ func TestLiveUserConfig(t *testing.T) {
 	defer mu.Unlock()
 	require.Equal(t, []string{"shop.example.com /api/r/user-1", "shop.example.com /api/r/user-2",
 		"shop.example.com /api/r/user-3", "shop.example.com /api/r/user-4"}, paths)
+}
+
+// TestContainerUserConfig runs the tree's VCL in racelab's local image
+// with varnishncsa there: the rewritten VCL compiles and answers on the
+// route with evidence. RACELAB_VARNISH_IMAGE overrides the image.
+func TestContainerUserConfig(t *testing.T) {
+	ctx := context.Background()
+	if err := container.Available(ctx); err != nil {
+		t.Skipf("no container engine: %v", err)
+	}
+	image := os.Getenv("RACELAB_VARNISH_IMAGE")
+	if image == "" {
+		image = "racelab/varnish:7.1.1"
+	}
+	if _, err := container.InspectImage(ctx, image); err != nil {
+		t.Skipf("image %s not present (racelab images build): %v", image, err)
+	}
+	srv, rec := liveBackend(t, backends.FaultNone)
+	s := userSpec(t, srv.Addr())
+	p, err := container.Start(ctx, Adapter{}, s, image, container.WithStartTimeout(2*time.Minute))
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+	require.NoError(t, err)
+	b := p.Bundle()
+	client := &http.Client{Timeout: 10 * time.Second}
+	for _, id := range []string{"ctr-1", "ctr-2"} {
+		req, err := http.NewRequest(http.MethodGet, "http://"+p.Addr()+b.Route.RequestPath(id), nil)
+		require.NoError(t, err)
+		req.Host = b.Route.Host
+		req.Header.Set(backends.RequestIDHeader, id)
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, id)
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = p.Evidence().Wait(wctx, id, "access")
+		cancel()
+		require.NoError(t, err, id)
+		n, _ := requests(rec, id)
+		require.Equal(t, 1, n, id)
+	}
+	require.NoError(t, p.Stop(ctx))
 }
