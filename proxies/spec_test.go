@@ -32,7 +32,7 @@ func TestMapMessageVarnishSquidPositions(t *testing.T) {
 		"squid.conf":  {"", "/etc/squid/squid.conf:42"},
 	}}
 	for msg, want := range map[string]string{
-		"Unknown field: 'bogus' at\n('/run/x/racelab.vcl' Line 3 Pos 4)": "(/etc/varnish/backends.vcl:17 (rendered racelab.vcl:3) Pos 4)",
+		"Unknown field: 'bogus' at\n('/run/x/racelab.vcl' Line 3 Pos 4)":         "(/etc/varnish/backends.vcl:17 (rendered racelab.vcl:3) Pos 4)",
 		"FATAL: Bungled /run/x/squid.conf line 2: server_idle_pconn_timeout abc": "Bungled /etc/squid/squid.conf:42 (rendered squid.conf:2): server",
 		"/run/x/squid.conf(2): unrecognized: 'x'":                                "/etc/squid/squid.conf:42 (rendered squid.conf:2): unrecognized",
 	} {
