@@ -497,11 +497,11 @@ func (r *vclRewriter) emitProbe(o *haOut, d vdecl, open, close string) error {
 		var parts []string
 		changed := false
 		for _, s := range f.val {
-			v := unquoteVCL(s.text)
-			if s.kind == 's' && strings.HasPrefix(strings.ToLower(v), "host:") {
-				v, changed = "Host: racelab", true
+			text := s.text
+			if s.kind == 's' && strings.HasPrefix(strings.ToLower(strings.TrimSpace(unquoteVCL(text))), "host:") {
+				text, changed = `"Host: racelab"`, true
 			}
-			parts = append(parts, strconv.Quote(v))
+			parts = append(parts, text)
 		}
 		nw := "    .request = " + strings.Join(parts, " ") + ";"
 		if changed {
