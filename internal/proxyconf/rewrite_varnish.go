@@ -556,4 +556,3 @@ func (r *vclRewriter) emitACL(o *haOut, d vdecl) error {
 	o.line("}", t[len(t)-1].pos())
 	return nil
 }
-
