@@ -18,7 +18,7 @@ import (
 const ProbePrefix = "probe:"
 
 // ProxyProber measures a proxy's effective upstream idle lifetime: kind
-// is go, nginx, haproxy or envoy; path a configuration file ("" for
+// is go, nginx, haproxy, envoy, varnish or squid; path a configuration file ("" for
 // racelab's own with the proxy's default idle timeout), root and
 // upstream as for --proxy-from. The racelab CLI passes the lab's.
 type ProxyProber func(ctx context.Context, kind, path, root, upstream string, samples int, maxWait time.Duration) (*probe.Result, error)
@@ -73,7 +73,7 @@ func (c *command) probeProxy(ctx context.Context, spec, root, upstream string, p
 	rest := strings.TrimPrefix(spec, ProbePrefix)
 	kind, path, _ := strings.Cut(rest, ":")
 	if kind == "" {
-		return nil, fmt.Errorf("--proxy-from %s: want probe:KIND or probe:KIND:PATH, KIND one of go, nginx, haproxy, envoy", spec)
+		return nil, fmt.Errorf("--proxy-from %s: want probe:KIND or probe:KIND:PATH, KIND one of go, nginx, haproxy, envoy, varnish, squid", spec)
 	}
 	if path == "" && (root != "" || upstream != "") {
 		return nil, errors.New("--upstream and --root go with a configuration file: probe:KIND:PATH")

@@ -227,7 +227,8 @@ func (cr *cellRun) useConfig(p proxies.Instance) error {
 	if err != nil {
 		return err
 	}
-	cr.proxyIdle = time.Duration(float64(idle) * c.Timescale)
+	// A proxy with an idle floor runs at least that (the rewrite raised it).
+	cr.proxyIdle = max(time.Duration(float64(idle)*c.Timescale), proxies.IdleFloor(proxies.Kind(c.Proxy.Kind)))
 	if c.Mode == scenarios.ModeDeterministic && c.GapAuto {
 		cr.gap = scenarios.AutoGap(c.BackendKeepAlive, cr.proxyIdle)
 		cr.config.GapNS = int64(cr.gap)

@@ -36,6 +36,10 @@ func configIdle(kind proxies.Kind, eff map[string]proxies.Setting) (time.Duratio
 		d, err = proxyconf.ParseHAProxyTime(s.Value)
 	case proxies.KindEnvoy:
 		d, err = proxyconf.ParseProtoDuration(s.Value)
+	case proxies.KindVarnish:
+		d, err = proxyconf.ParseVarnishSeconds(s.Value)
+	case proxies.KindSquid:
+		d, err = proxyconf.ParseSquidTime(s.Value)
 	default:
 		return 0, fmt.Errorf("proxy kind %s takes no configuration file", kind)
 	}
@@ -157,9 +161,15 @@ func ConfigDemoScenario(kind proxies.Kind, path, root, upstream string) (*scenar
 		scale *= steps[0]
 		steps = append(steps[1:], steps[0])
 	}
+	if floor := proxies.IdleFloor(kind); float64(idle)*scale < float64(floor) {
+		scale = float64(floor) / float64(idle) // the proxy runs no shorter
+	}
 	lifetime := idle
-	if kind == proxies.KindHAProxy {
+	switch kind {
+	case proxies.KindHAProxy:
 		lifetime = 3 * idle // idle connections live 2-3 purge periods
+	case proxies.KindSquid:
+		lifetime = idle * 3 / 2 // closes up to ~2s late at its 5s floor
 	}
 	short := max(idle/12, time.Millisecond).Round(time.Millisecond)
 	long := (lifetime + max(lifetime/10, 2*time.Second)).Round(time.Second)

@@ -305,6 +305,7 @@ type Logger struct {
 func (b *Bundle) MapMessage(msg string) string {
 	for name, origins := range b.Origins {
 		full := b.Dir + "/" + name
+		msg = positionsAsColon(msg, full)
 		for {
 			i := strings.Index(msg, full+":")
 			if i < 0 {
@@ -320,6 +321,33 @@ func (b *Bundle) MapMessage(msg string) string {
 				break
 			}
 			msg = msg[:i] + origins[n-1] + " (rendered " + name + ":" + msg[j:k] + ")" + msg[k:]
+		}
+	}
+	return msg
+}
+
+// positionsAsColon rewrites the positions of full that Varnish's compiler
+// ("'FILE' Line N") and Squid ("FILE line N", "FILE(N)") print into
+// "FILE:N".
+func positionsAsColon(msg, full string) string {
+	for _, p := range []struct{ before, after string }{{"'" + full + "' Line ", ""}, {full + " line ", ""}, {full + "(", ")"}} {
+		for from := 0; ; {
+			i := strings.Index(msg[from:], p.before)
+			if i < 0 {
+				break
+			}
+			i += from
+			j := i + len(p.before)
+			k := j
+			for k < len(msg) && msg[k] >= '0' && msg[k] <= '9' {
+				k++
+			}
+			if k == j || !strings.HasPrefix(msg[k:], p.after) {
+				from = j
+				continue
+			}
+			msg = msg[:i] + full + ":" + msg[j:k] + msg[k+len(p.after):]
+			from = i + len(full) + 1
 		}
 	}
 	return msg

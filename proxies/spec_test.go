@@ -24,3 +24,20 @@ func TestSpecAddrsAndResponse(t *testing.T) {
 		t.Errorf("set response timeout: %v", got)
 	}
 }
+
+// Varnish's and Squid's positions map like any FILE:N.
+func TestMapMessageVarnishSquidPositions(t *testing.T) {
+	b := &Bundle{Dir: "/run/x", Origins: map[string][]string{
+		"racelab.vcl": {"", "/etc/varnish/backends.vcl:16", "/etc/varnish/backends.vcl:17"},
+		"squid.conf":  {"", "/etc/squid/squid.conf:42"},
+	}}
+	for msg, want := range map[string]string{
+		"Unknown field: 'bogus' at\n('/run/x/racelab.vcl' Line 3 Pos 4)":         "(/etc/varnish/backends.vcl:17 (rendered racelab.vcl:3) Pos 4)",
+		"FATAL: Bungled /run/x/squid.conf line 2: server_idle_pconn_timeout abc": "Bungled /etc/squid/squid.conf:42 (rendered squid.conf:2): server",
+		"/run/x/squid.conf(2): unrecognized: 'x'":                                "/etc/squid/squid.conf:42 (rendered squid.conf:2): unrecognized",
+	} {
+		if got := b.MapMessage(msg); !strings.Contains(got, want) {
+			t.Errorf("MapMessage(%q) = %q, want it to hold %q", msg, got, want)
+		}
+	}
+}

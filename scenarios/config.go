@@ -27,6 +27,16 @@ var directives = map[proxies.Kind]struct{ idle, retry, reuse string }{
 		retry: "the route's retry_policy",
 		reuse: "the cluster's connection pool",
 	},
+	proxies.KindVarnish: {
+		idle:  "varnishd's -p backend_idle_timeout",
+		retry: "Varnish's built-in retry of a recycled connection",
+		reuse: "the backend's .max_connections",
+	},
+	proxies.KindSquid: {
+		idle:  "server_idle_pconn_timeout",
+		retry: "forward_max_tries and retry_on_error",
+		reuse: "server_persistent_connections",
+	},
 }
 
 // configProblems checks the proxy.config fields of settings st (pp is the
@@ -53,7 +63,7 @@ func configProblems(st Settings, pp string, at func(field, base string) string) 
 	}
 	d, ok := directives[kind]
 	if !ok {
-		bad(pp+".config", "config is for kinds nginx, haproxy and envoy; kind %s has no config file", kind)
+		bad(pp+".config", "config is for kinds nginx, haproxy, envoy, varnish and squid; kind %s has no config file", kind)
 		return probs
 	}
 	file := filepath.Base(p.Config)

@@ -16,6 +16,7 @@ import (
 var byocOriginals = []string{
 	"api-1.internal.example", "api-2.internal.example", "static.internal.example",
 	"metrics.internal.example", "legacy.internal.example", "web.service.internal.example",
+	"api.internal.example", "cache-admin.internal.example", "cache-1.internal.example", "edge-2.internal.example",
 	"10.0.3.17", "10.0.3.18", "10.0.0.2", "10.0.0.3", "10.0.5.20",
 	"192.168.40.12", "192.168.40.13",
 }
@@ -37,7 +38,7 @@ func runBYOC(t *testing.T, scenario string, extra ...string) *results.Run {
 	return run
 }
 
-// TestBYOCExamples runs examples/byoc through the CLI: both pass their
+// TestBYOCExamples runs examples/byoc through the CLI: each passes its
 // expectations, and every cell's config facts show the file's route and a
 // repointed upstream, with no original address written anywhere.
 func TestBYOCExamples(t *testing.T) {
@@ -47,9 +48,12 @@ func TestBYOCExamples(t *testing.T) {
 		scenario string
 		host     string // the route's Host ("" when any host routes)
 		repoint  string // the directive naming api-1 before the change
+		old      string // how that directive names it
 	}{
-		{proxies.KindNginx, "../../examples/byoc/nginx.yaml", "shop.example.com", "server"},
-		{proxies.KindHAProxy, "../../examples/byoc/haproxy.yaml", "", "server"},
+		{proxies.KindNginx, "../../examples/byoc/nginx.yaml", "shop.example.com", "server", "api-1.internal.example:8080"},
+		{proxies.KindHAProxy, "../../examples/byoc/haproxy.yaml", "", "server", "api-1.internal.example:8080"},
+		{proxies.KindVarnish, "../../examples/byoc/varnish.yaml", "shop.example.com", ".host", `.host = "api-1.internal.example"; .port = "8080";`},
+		{proxies.KindSquid, "../../examples/byoc/squid.yaml", "shop.example.com", "cache_peer", "cache_peer api-1.internal.example parent 8080 "},
 	}
 	for _, c := range cases {
 		t.Run(string(c.kind), func(t *testing.T) {
@@ -69,8 +73,8 @@ func TestBYOCExamples(t *testing.T) {
 				}
 				repointed := false
 				for _, ch := range cf.Changes {
-					if ch.Directive == c.repoint && strings.Contains(ch.Old, "api-1.internal.example:8080") &&
-						strings.Contains(ch.New, "127.0.0.1:") {
+					if ch.Directive == c.repoint && strings.Contains(ch.Old, c.old) &&
+						strings.Contains(ch.New, "127.0.0.1") {
 						repointed = true
 					}
 					for _, a := range byocOriginals {
@@ -80,7 +84,7 @@ func TestBYOCExamples(t *testing.T) {
 					}
 				}
 				if !repointed {
-					t.Errorf("%s: no change repoints api-1.internal.example:8080 to 127.0.0.1: %+v", cell.ID, cf.Changes)
+					t.Errorf("%s: no change repoints %s to 127.0.0.1: %+v", cell.ID, c.old, cf.Changes)
 				}
 			}
 		})

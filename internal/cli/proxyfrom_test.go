@@ -3,6 +3,7 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -123,5 +124,50 @@ func TestProxyFromMalformed(t *testing.T) {
 		code, out, errb := runCLI(t, args...)
 		assert.Equal(t, ExitUsage, code, "%v: %s%s", args, out, errb)
 		assert.Contains(t, errb, "want KIND:PATH", args)
+	}
+}
+
+// A Varnish or Squid file racelab refuses, or the proxy's own check
+// rejects, is a configuration error before any cell runs: exit 2 and the
+// user's file and line.
+func TestProxyFromBadConfigVarnishSquid(t *testing.T) {
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "s.yaml")
+	require.NoError(t, os.WriteFile(sc, []byte("name: s\ntimescale: 0.4\nbase: {trials: 1}\n"), 0o644))
+	out := filepath.Join(dir, "out.jsonl")
+	tree := func(kind, file, old, nw string) string {
+		root := filepath.Join(dir, kind+strconv.Itoa(len(old)+len(nw)))
+		require.NoError(t, os.CopyFS(root, os.DirFS("../../examples/byoc/"+kind+"/before")))
+		p := filepath.Join(root, file)
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		require.Equal(t, 1, strings.Count(string(b), old))
+		require.NoError(t, os.WriteFile(p, []byte(strings.Replace(string(b), old, nw, 1)), 0o644))
+		return root
+	}
+	cases := []struct {
+		kind       proxies.Kind
+		file, main string
+		old, nw    string
+		want       string
+	}{
+		{proxies.KindVarnish, "etc/varnish/default.vcl", "etc/default/varnish", "import std;", "import std;\nimport dynamic;",
+			"/etc/varnish/default.vcl:6: import dynamic: not a vmod Varnish ships"},
+		{proxies.KindVarnish, "etc/varnish/backends.vcl", "etc/default/varnish", `.port = "8080";`, `.port = "8080";` + "\n    .bogus = 1;",
+			"Unknown field: 'bogus' at | (/etc/varnish/backends.vcl:18 (rendered racelab.vcl:"},
+		{proxies.KindSquid, "etc/squid/squid.conf", "etc/squid/squid.conf", "acl purge method PURGE", "acl purge method PURGE\nacl db dst db.example",
+			"/etc/squid/squid.conf:22: acl db dst db.example: Squid resolves a host name"},
+		{proxies.KindSquid, "etc/squid/squid.conf", "etc/squid/squid.conf", "never_direct allow all", "never_direct allow all\nforward_max_tries many",
+			"/etc/squid/squid.conf:29 (rendered squid.conf:"},
+	}
+	for _, c := range cases {
+		t.Run(string(c.kind)+"/"+c.want[:20], func(t *testing.T) {
+			requireProxy(t, c.kind)
+			root := tree(string(c.kind), c.file, c.old, c.nw)
+			code, _, errb := runCLI(t, "run", sc, "--proxy-from", string(c.kind)+":"+filepath.Join(root, c.main), "--root", root, "--upstream", "api", "-o", out)
+			assert.Equal(t, ExitUsage, code, errb)
+			assert.Contains(t, errb, c.want)
+			assert.NoFileExists(t, out)
+		})
 	}
 }

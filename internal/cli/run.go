@@ -44,7 +44,7 @@ func (f *runFlags) register(fs *flag.FlagSet, demo bool) {
 	fs.StringVar(&f.proxy, "proxy", "", "run on this proxy kind instead of the scenario's: go, nginx, haproxy, envoy, caddy, apache, varnish, squid")
 	fs.StringVar(&f.version, "proxy-version", "", "proxy version: picks the container image, or for the process runtime a binary built at it in $GOPATH/racelab-BINARY/VERSION/ (caddy 2.11)")
 	fs.StringVar(&f.runtime, "runtime", "", "runtime for external proxies: process or container")
-	fs.StringVar(&f.proxyFrom, "proxy-from", "", "run your own proxy configuration, `KIND:PATH` (nginx, haproxy, envoy): the file as written, with racelab's substitutions listed in the results")
+	fs.StringVar(&f.proxyFrom, "proxy-from", "", "run your own proxy configuration, `KIND:PATH` (nginx, haproxy, envoy, varnish, squid): the file as written, with racelab's substitutions listed in the results")
 	fs.StringVar(&f.upstream, "upstream", "", "with --proxy-from: the nginx upstream, HAProxy backend or Envoy cluster under test (default: the only one)")
 	fs.StringVar(&f.root, "root", "", "with --proxy-from: resolve absolute include paths under `DIR`")
 	fs.IntVar(&f.parallel, "parallel", lab.DefaultParallel(), "deterministic cells run at once (timing cells always run alone)")

@@ -1,6 +1,7 @@
 package proxyconf
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,6 +82,108 @@ func FuzzRewriteHAProxy(f *testing.F) {
 		}
 		if res.SyncPath != in.SyncPath || !contains(text, "http-request return status 204 if { path /racelab-sync }") {
 			t.Fatalf("rewrite without the evidence barrier (sync path %q):\n%s", res.SyncPath, text)
+		}
+	})
+}
+
+// FuzzRewriteVarnish: a rejection names the file; an accepted rewrite
+// points every backend at loopback, keeps only addresses in ACLs, sends
+// no PROXY header and holds racelab's readiness answer.
+func FuzzRewriteVarnish(f *testing.F) {
+	seed(f, "testdata/varnish-root/etc/varnish")
+	f.Add("vcl 4.1;\nbackend a { .host = \"a.example\"; .port = \"80\"; }\nacl x { \"b.example\"; \"10.1.1.1\"/8; }\n")
+	f.Fuzz(func(t *testing.T, conf string) {
+		if len(conf) > fuzzLimit {
+			return
+		}
+		in := memInput("varnish", conf, "")
+		in.FS = memFS{"/etc/varnish/default.vcl": conf, "/etc/varnish/backends.vcl": conf}
+		in.ReadyPath = "/racelab-ready"
+		res, err := Rewrite(in)
+		if err != nil {
+			if !contains(err.Error(), "/etc/varnish/") {
+				t.Fatalf("error without a file: %v", err)
+			}
+			return
+		}
+		text := res.Files[VarnishVCLName]
+		toks, err := lexVCL("out", []byte(text))
+		if err != nil {
+			t.Fatalf("rewritten VCL does not lex: %v\n%s", err, text)
+		}
+		inACL := false
+		for i, x := range toks {
+			switch {
+			case x.text == "acl":
+				inACL = true
+			case inACL && x.text == "}":
+				inACL = false
+			case inACL && x.kind == 's':
+				if _, err := netip.ParseAddr(unquoteVCL(x.text)); err != nil {
+					t.Fatalf("ACL entry %s is not an address:\n%s", x.text, text)
+				}
+			case x.text == ".host" && i+2 < len(toks):
+				if toks[i+2].text != `"127.0.0.1"` {
+					t.Fatalf(".host = %s survives:\n%s", toks[i+2].text, text)
+				}
+			case x.text == ".path" || x.text == ".proxy_header" || x.text == ".via" || x.text == ".host_header":
+				t.Fatalf("%s survives:\n%s", x.text, text)
+			}
+		}
+		if !contains(text, `if (req.url == "/racelab-ready")`) {
+			t.Fatalf("no readiness answer:\n%s", text)
+		}
+	})
+}
+
+// FuzzRewriteSquid: a rejection names the file; an accepted rewrite
+// listens on racelab's address only, points every cache_peer at loopback,
+// asks only a loopback name server and never goes direct.
+func FuzzRewriteSquid(f *testing.F) {
+	seed(f, "testdata/squid-root")
+	f.Add("http_port 80 accel\ncache_peer a.example parent 80 0 originserver\nacl x src 10.0.0.1\n")
+	f.Fuzz(func(t *testing.T, conf string) {
+		if len(conf) > fuzzLimit {
+			return
+		}
+		in := memInput("squid", conf, "")
+		in.FS = memFS{"/etc/squid/squid.conf": conf, "/etc/squid/conf.d/a.conf": conf}
+		res, err := Rewrite(in)
+		if err != nil {
+			if !contains(err.Error(), "/etc/squid/") {
+				t.Fatalf("error without a file: %v", err)
+			}
+			return
+		}
+		text := res.Files[SquidConfigName]
+		for _, line := range strings.Split(text, "\n") {
+			w := strings.Fields(line)
+			if len(w) == 0 {
+				continue
+			}
+			switch w[0] {
+			case "http_port":
+				if w[1] != testListen {
+					t.Fatalf("listener %s:\n%s", line, text)
+				}
+			case "cache_peer", "dns_nameservers":
+				if w[1] != "127.0.0.1" {
+					t.Fatalf("%s:\n%s", line, text)
+				}
+			case "https_port", "always_direct", "tcp_outgoing_address", "url_rewrite_program", "icap_service", "external_acl_type":
+				t.Fatalf("%s survives:\n%s", w[0], text)
+			case "acl":
+				if len(w) > 3 && (w[2] == "src" || w[2] == "dst") {
+					for _, v := range w[3:] {
+						if !strings.HasPrefix(v, "-") && v != "all" && !squidAddrValue(v) {
+							t.Fatalf("acl value %s is not an address:\n%s", v, text)
+						}
+					}
+				}
+			}
+		}
+		if !contains(text, "never_direct allow all\n") {
+			t.Fatalf("rewrite may go direct:\n%s", text)
 		}
 	})
 }

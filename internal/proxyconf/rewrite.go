@@ -14,10 +14,12 @@ import (
 // Input is what Rewrite needs: the user's configuration, the upstream
 // under test, and the values racelab substitutes.
 type Input struct {
-	// Kind is "nginx" or "haproxy".
+	// Kind is "nginx", "haproxy", "varnish" or "squid".
 	Kind string
 	// Path is the main configuration file (HAProxy: a file or a
-	// directory of *.cfg files).
+	// directory of *.cfg files; Varnish: a VCL file, or a file with a
+	// varnishd command line, -f and -p, such as a systemd unit or
+	// /etc/default/varnish).
 	Path string
 	// Root, when set, is the tree absolute include paths resolve in.
 	Root string
@@ -56,6 +58,10 @@ type Input struct {
 	// itself with a 204, logged and never forwarded: the evidence barrier
 	// of proxies.Bundle.SyncPath. Empty: none.
 	SyncPath string
+	// ReadyPath, for Varnish, is a path the rewritten VCL answers itself
+	// with a 204, never fetched: the log reader's readiness probe
+	// (proxies.Logger.ReadyPath). Empty: none.
+	ReadyPath string
 }
 
 // RequestIDFetch is the sample fetch expression that holds the request
@@ -170,8 +176,12 @@ func Rewrite(in Input) (*Result, error) {
 		res, err = rewriteNginx(in)
 	case "haproxy":
 		res, err = rewriteHAProxy(in)
+	case "varnish":
+		res, err = rewriteVarnish(in)
+	case "squid":
+		res, err = rewriteSquid(in)
 	default:
-		err = fmt.Errorf("kind %q: want nginx or haproxy", in.Kind)
+		err = fmt.Errorf("kind %q: want nginx, haproxy, varnish or squid", in.Kind)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("rewrite %s: %w", in.Kind, err)
@@ -195,6 +205,9 @@ func (in Input) check() error {
 	}
 	if in.Path == "" {
 		errs = append(errs, errors.New("no configuration path"))
+	}
+	if p := in.ReadyPath; p != "" && (!strings.HasPrefix(p, "/") || strings.ContainsAny(p, " \t\r\n{}\"'#\\")) {
+		errs = append(errs, fmt.Errorf("ready path %q: want an absolute URL path without spaces, braces, quotes or #", p))
 	}
 	if p := in.SyncPath; p != "" && (!strings.HasPrefix(p, "/") || strings.ContainsAny(p, " \t\r\n{}\"'#\\")) {
 		errs = append(errs, fmt.Errorf("sync path %q: want an absolute URL path without spaces, braces, quotes or #", p))

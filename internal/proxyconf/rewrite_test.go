@@ -28,16 +28,24 @@ type fixture struct {
 var fixtures = []fixture{
 	{"nginx-debian", "nginx", "testdata/nginx-debian", "/etc/nginx/nginx.conf", "api_backend"},
 	{"haproxy", "haproxy", "testdata/haproxy-root", "/etc/haproxy/haproxy.cfg", "api"},
+	{"varnish", "varnish", "testdata/varnish-root", "/etc/default/varnish", "api"},
+	{"squid", "squid", "testdata/squid-root", "/etc/squid/squid.conf", "api"},
 }
 
 func (f fixture) input(dir string, scale float64) Input {
 	lf := `{"status":"$status","request_id":"$http_x_racelab_request_id"}`
-	if f.kind == "haproxy" {
+	ready := ""
+	switch f.kind {
+	case "haproxy":
 		lf = "racelab-haproxy id=%{+Q}[" + RequestIDFetch + "] st=%ST"
+	case "squid":
+		lf = "racelab-squid id=%{X-Racelab-Request-Id}>h st=%>Hs"
+	case "varnish":
+		ready = "/racelab-ready"
 	}
 	return Input{Kind: f.kind, Path: filepath.Join(f.root, f.main), Root: f.root, Upstream: f.upstream,
 		Backend: testBackend, Closed: testClosed, Listen: testListen, Dir: dir, Timescale: scale,
-		LogFormat: lf, RequestIDHeader: "X-Racelab-Request-Id", RunAsRoot: os.Geteuid() == 0}
+		LogFormat: lf, RequestIDHeader: "X-Racelab-Request-Id", RunAsRoot: os.Geteuid() == 0, ReadyPath: ready}
 }
 
 // report renders everything a rewrite returns, for golden files.
@@ -135,6 +143,9 @@ func addressTokens(t *testing.T, f fixture) []string {
 			out = append(out, s)
 		}
 	}
+	if f.kind == "varnish" || f.kind == "squid" {
+		return treeAddrs(t, f.root)
+	}
 	if f.kind == "nginx" {
 		top, err := ParseNginx(nil, filepath.Join(f.root, f.main), f.root)
 		if err != nil {
@@ -204,6 +215,52 @@ func addressTokens(t *testing.T, f fixture) []string {
 	return out
 }
 
+// treeAddrs are every internal host name and every IPv4 address but
+// loopback in the files of a tree, comments included: for Varnish and
+// Squid, the test holds every one of them, not only those the proxy
+// would contact.
+func treeAddrs(t *testing.T, root string) []string {
+	t.Helper()
+	name := regexp.MustCompile(`[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.internal\.example`)
+	ip := regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b`)
+	var out []string
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range append(name.FindAllString(string(b), -1), ip.FindAllString(string(b), -1)...) {
+			if !strings.HasPrefix(m, "127.") && !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// aclKept are the addresses a rewrite keeps on purpose: IP values of
+// access-control lists, which Varnish and Squid match against a client or
+// destination address and never contact. Each must stay, and only in an
+// ACL.
+var aclKept = map[string][]string{
+	"varnish": {"192.168.40.0", "10.0.5.20"},
+	"squid":   {"192.168.40.13", "10.0.0.0"},
+}
+
+// aclLine matches the lines of a rewritten file where a kept address may
+// stand: a VCL ACL entry or a squid.conf acl line.
+var aclLine = map[string]*regexp.Regexp{
+	"varnish": regexp.MustCompile(`^\s*"[0-9.]+"(/\d+)?;$`),
+	"squid":   regexp.MustCompile(`^acl \S+ (src|dst|localip) `),
+}
+
 // assertNoOriginalHost fails when a rendered file holds a host or an
 // address of the original configuration.
 func assertNoOriginalHost(t *testing.T, f fixture, res *Result) {
@@ -211,6 +268,27 @@ func assertNoOriginalHost(t *testing.T, f fixture, res *Result) {
 	tokens := addressTokens(t, f)
 	if len(tokens) < 5 {
 		t.Fatalf("only %d address tokens found in %s: %q", len(tokens), f.name, tokens)
+	}
+	for _, kept := range aclKept[f.kind] {
+		if !slices.Contains(tokens, kept) {
+			t.Fatalf("%s: kept ACL address %s is not in the tree", f.name, kept)
+		}
+		tokens = slices.DeleteFunc(tokens, func(s string) bool { return s == kept })
+		found := false
+		for name, text := range res.Files {
+			for _, line := range strings.Split(text, "\n") {
+				if !strings.Contains(line, kept) {
+					continue
+				}
+				found = true
+				if !aclLine[f.kind].MatchString(line) {
+					t.Errorf("%s: %s keeps ACL address %s outside an ACL: %q", f.name, name, kept, line)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: ACL address %s was dropped; an ACL's addresses are matched, never contacted, and stay", f.name, kept)
+		}
 	}
 	for name, text := range res.Files {
 		for _, tok := range tokens {
@@ -266,7 +344,8 @@ func writeResult(t *testing.T, dir string, res *Result) {
 }
 
 func TestRewriteValidates(t *testing.T) {
-	bins := map[string][2]string{"nginx": {"nginx", "nginx"}, "haproxy": {"haproxy", "haproxy"}}
+	bins := map[string][2]string{"nginx": {"nginx", "nginx"}, "haproxy": {"haproxy", "haproxy"},
+		"varnish": {"varnishd", "varnish"}, "squid": {"squid", "squid"}}
 	for _, f := range fixtures {
 		t.Run(f.name, func(t *testing.T) {
 			bin := findBinary(t, bins[f.kind][0], bins[f.kind][1])
@@ -335,6 +414,10 @@ func TestRewriteEffective(t *testing.T) {
 		"haproxy": {"idle_timeout": "10s @haproxy.cfg:48", "reuse": "safe @haproxy.cfg:43", "pool_size": "-1 @default",
 			"retry": "conn-failure empty-response response-timeout @haproxy.cfg:42", "retries": "2 @haproxy.cfg:41",
 			"workers": "4 @haproxy.cfg:10", "mode": "http @haproxy.cfg:37", "health_checks": "httpchk GET /healthz @haproxy.cfg:70"},
+		"varnish": {"idle_timeout": "60 @varnish:16", "pool_size": "unlimited @default", "retry": "extrachance @default",
+			"first_byte_timeout": "30 @varnish:17", "connect_timeout": "3.5 @default"},
+		"squid": {"idle_timeout": "2 minutes @squid.conf:42", "retry": "forward_max_tries 10 @squid.conf:43",
+			"reuse": "on @default", "pool_size": "unlimited @default"},
 	}
 	for _, f := range fixtures {
 		t.Run(f.name, func(t *testing.T) {

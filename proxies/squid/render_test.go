@@ -108,7 +108,7 @@ func TestRenderRefuses(t *testing.T) {
 		{"other kind", func(s *proxies.Spec) { s.Kind = proxies.KindVarnish }, goldenDir, `spec kind "varnish"`},
 		{"relative dir", func(*proxies.Spec) {}, "run/x", "want an absolute path"},
 		{"dir with a space", func(*proxies.Spec) {}, "/run/a b", "without spaces"},
-		{"user config", func(s *proxies.Spec) { s.Config = &proxies.UserConfig{Path: "/etc/squid/squid.conf"} }, goldenDir, "not supported for squid"},
+		{"user config missing", func(s *proxies.Spec) { s.Config = &proxies.UserConfig{Path: "/nonexistent/racelab/squid.conf"} }, goldenDir, "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := goldenSpec(proxies.RetryOff, proxies.VariantExplicit, time.Second)

@@ -58,9 +58,16 @@ func (Adapter) StopSignal() os.Signal { return syscall.SIGTERM }
 // Render renders spec for directory dir: one squid.conf, Squid run in
 // the foreground as one process (-N) under a service name of its own
 // (-n), so its shared-memory segments never meet another Squid's.
+//
+// With spec.Config set, Render runs the user's own squid.conf instead:
+// see renderUser.
 func (Adapter) Render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
 	if spec.Config != nil {
-		return nil, fmt.Errorf("render squid: a user's own configuration is not supported for squid")
+		b, err := renderUser(spec, dir)
+		if err != nil {
+			return nil, fmt.Errorf("render squid: %w", err)
+		}
+		return b, nil
 	}
 	b, err := render(spec, dir)
 	if err != nil {

@@ -109,7 +109,7 @@ func TestRenderRefuses(t *testing.T) {
 		{"upstream with a quote", func(s *proxies.Spec) { s.Upstream = `a"b:80` }, goldenDir, "want an IP address or a host name"},
 		{"other kind", func(s *proxies.Spec) { s.Kind = proxies.KindNginx }, goldenDir, `spec kind "nginx"`},
 		{"relative dir", func(*proxies.Spec) {}, "run/x", "want an absolute path"},
-		{"user config", func(s *proxies.Spec) { s.Config = &proxies.UserConfig{Path: "/etc/varnish/default.vcl"} }, goldenDir, "not supported for varnish"},
+		{"user config missing", func(s *proxies.Spec) { s.Config = &proxies.UserConfig{Path: "/nonexistent/racelab/default.vcl"} }, goldenDir, "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := goldenSpec(proxies.RetryOff, proxies.VariantExplicit, time.Second)

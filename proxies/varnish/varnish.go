@@ -62,9 +62,16 @@ func (Adapter) StopSignal() os.Signal { return syscall.SIGTERM }
 // Render renders spec for directory dir: one VCL file, varnishd run in
 // the foreground without a jail (so it runs as the user racelab runs as,
 // root included), and varnishncsa as the bundle's log reader.
+//
+// With spec.Config set, Render runs the user's own VCL instead: see
+// renderUser.
 func (Adapter) Render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
 	if spec.Config != nil {
-		return nil, fmt.Errorf("render varnish: a user's own configuration is not supported for varnish")
+		b, err := renderUser(spec, dir)
+		if err != nil {
+			return nil, fmt.Errorf("render varnish: %w", err)
+		}
+		return b, nil
 	}
 	r, err := render(spec, dir)
 	if err != nil {
