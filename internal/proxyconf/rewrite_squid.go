@@ -306,6 +306,8 @@ func (r *squidRewriter) emit(o *haOut) ([]Setting, error) {
 			r.record(l, "", "racelab's persistent client connection must stay open across its idle gaps: replaced below", false)
 		case "shutdown_lifetime":
 			r.record(l, "", "racelab stops Squid at once: replaced below", false)
+		case "pinger_enable", "pinger_program":
+			r.record(l, "", "no ICMP pinger: replaced below", false)
 		case "server_persistent_connections":
 			persistent, persistentSrc = strings.Join(a[1:], " "), l.pos()
 			keep()
@@ -354,6 +356,7 @@ func (r *squidRewriter) emit(o *haOut) ([]Setting, error) {
 		addedLine("client_idle_pconn_timeout "+strconv.Itoa(wholeSeconds(max(squidClientIdle, 2*r.scaledIdleDuration(idle))))+" seconds", "keeps racelab's persistent client connection open across its idle gaps")
 	}
 	addedLine("shutdown_lifetime 0 seconds", "racelab stops Squid at once")
+	addedLine("pinger_enable off", "no ICMP pinger: it would send ICMP to the file's peers, and it runs in a session of its own that a killed racelab could leave behind")
 	addedLine("logformat "+squidLogFormat+" "+r.in.LogFormat, "racelab's evidence log")
 	addedLine("access_log stdio:/dev/stdout "+squidLogFormat, "racelab's evidence log on standard output, beside the file's own")
 	addedLine("buffered_logs off", "racelab reads each log line as it happens")
