@@ -243,6 +243,10 @@ type Bundle struct {
 	Args []string
 	// ValidateArgs make the binary check the configuration and exit.
 	ValidateArgs []string
+	// Env, when set, is added to the environment of the process runtime's
+	// proxy and check ("KEY=value"; Caddy: its home and config directories
+	// inside Dir). A container has its own environment and ignores it.
+	Env []string
 	// SyncPath, when set, is a request path the configuration answers
 	// itself, never forwarding it, and logs like any other request. It is
 	// an evidence barrier: the proxy writes a request's evidence as one

@@ -14,7 +14,7 @@ import (
 // Input is what Rewrite needs: the user's configuration, the upstream
 // under test, and the values racelab substitutes.
 type Input struct {
-	// Kind is "nginx" or "haproxy".
+	// Kind is "nginx", "haproxy", "caddy" or "apache".
 	Kind string
 	// Path is the main configuration file (HAProxy: a file or a
 	// directory of *.cfg files).
@@ -75,6 +75,9 @@ type Result struct {
 	Dirs []string
 	// Args run the proxy on the files; ValidateArgs check them.
 	Args, ValidateArgs []string
+	// Env is added to the proxy's environment ("KEY=value"), for the run
+	// and the check alike.
+	Env []string
 	// Changes are every change made to the user's configuration, in file
 	// order.
 	Changes []Change
@@ -170,8 +173,12 @@ func Rewrite(in Input) (*Result, error) {
 		res, err = rewriteNginx(in)
 	case "haproxy":
 		res, err = rewriteHAProxy(in)
+	case "caddy":
+		res, err = rewriteCaddy(in)
+	case "apache":
+		res, err = rewriteApache(in)
 	default:
-		err = fmt.Errorf("kind %q: want nginx or haproxy", in.Kind)
+		err = fmt.Errorf("kind %q: want nginx, haproxy, caddy or apache", in.Kind)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("rewrite %s: %w", in.Kind, err)
