@@ -47,6 +47,8 @@ type Input struct {
 	// added), for HAProxy a log-format string in which
 	// RequestIDFetch stands for the request id.
 	LogFormat string
+	// ErrorLogFormat is, for Apache, racelab's ErrorLogFormat string.
+	ErrorLogFormat string
 	// RequestIDHeader is the header carrying racelab's request id.
 	RequestIDHeader string
 	// RunAsRoot says the proxy starts as root: nginx then keeps its

@@ -738,10 +738,15 @@ func (r *caddyRewriter) scrub(ds []*Directive) {
 	}
 }
 
-func (r *caddyRewriter) scrubToken(a string) string {
-	closedIP := addrIP(r.in.Closed)
-	closedPort := r.in.Closed[strings.LastIndex(r.in.Closed, ":"):]
-	for _, h := range r.hosts {
+func (r *caddyRewriter) scrubToken(a string) string { return scrubAddr(a, r.hosts, r.in.Closed) }
+
+// scrubAddr replaces in a every host of hosts (host:port by closed, a
+// bare host by closed's IP) and every non-loopback IPv4 address that is
+// not a network.
+func scrubAddr(a string, hosts []string, closed string) string {
+	closedIP := addrIP(closed)
+	closedPort := closed[strings.LastIndex(closed, ":"):]
+	for _, h := range hosts {
 		if !strings.Contains(a, h) {
 			continue
 		}
