@@ -36,6 +36,16 @@ func configIdle(kind proxies.Kind, eff map[string]proxies.Setting) (time.Duratio
 		d, err = proxyconf.ParseHAProxyTime(s.Value)
 	case proxies.KindEnvoy:
 		d, err = proxyconf.ParseProtoDuration(s.Value)
+	case proxies.KindCaddy:
+		if s.Value == "off" {
+			return 0, fmt.Errorf("caddy configuration: keepalive off (%s): no pooled upstream connection, nothing to race", s.Source)
+		}
+		d, err = proxyconf.ParseCaddyDuration(s.Value)
+	case proxies.KindApache:
+		if s.Value == "none" {
+			return 0, nil // no ttl=: kept until the backend closes it
+		}
+		d, err = time.ParseDuration(s.Value)
 	default:
 		return 0, fmt.Errorf("proxy kind %s takes no configuration file", kind)
 	}

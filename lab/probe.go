@@ -87,9 +87,9 @@ func ProbeProxy(ctx context.Context, pp ProxyProbe, opts ...Option) (*probe.Resu
 func probeCell(pp ProxyProbe) (*scenarios.Cell, error) {
 	kind := proxies.Kind(pp.Kind)
 	switch kind {
-	case proxies.KindGo, proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy:
+	case proxies.KindGo, proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy, proxies.KindCaddy, proxies.KindApache:
 	default:
-		return nil, fmt.Errorf("probe proxy: kind %q: want go, nginx, haproxy or envoy", pp.Kind)
+		return nil, fmt.Errorf("probe proxy: kind %q: want go, nginx, haproxy, envoy, caddy or apache", pp.Kind)
 	}
 	rt := pp.Runtime
 	switch {
@@ -228,9 +228,9 @@ func progressEvery(f func(string), period time.Duration, line func(time.Duration
 // the kind takes a configuration file.
 func ConfigPaths(kind, path, root string) (absPath, absRoot string, err error) {
 	switch proxies.Kind(kind) {
-	case proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy:
+	case proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy, proxies.KindCaddy, proxies.KindApache:
 	default:
-		return "", "", fmt.Errorf("kind %q: want nginx, haproxy or envoy (kind go has no config file)", kind)
+		return "", "", fmt.Errorf("kind %q: want nginx, haproxy, envoy, caddy or apache (kind go has no config file)", kind)
 	}
 	if absPath, err = filepath.Abs(path); err != nil {
 		return "", "", err

@@ -227,11 +227,11 @@ matrix:
 		{"kind go", `name: c
 base:
   proxy: {kind: go, config: x.conf}
-`, []string{"base.proxy.config: config is for kinds nginx, haproxy and envoy; kind go has no config file"}},
+`, []string{"base.proxy.config: config is for kinds nginx, haproxy, envoy, caddy and apache; kind go has no config file"}},
 		{"default kind", `name: c
 base:
   proxy: {config: x.conf}
-`, []string{"config is for kinds nginx, haproxy and envoy; kind go has no config file"}},
+`, []string{"config is for kinds nginx, haproxy, envoy, caddy and apache; kind go has no config file"}},
 		{"upstream without config", `name: c
 base:
   proxy: {kind: nginx, upstream: api, root: /srv}
