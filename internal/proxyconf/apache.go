@@ -70,12 +70,12 @@ func (p *ApacheParser) parseFile(path string) ([]*Directive, error) {
 	file := Display(path)
 	lines := strings.Split(string(data), "\n")
 	i := 0
-	return p.block(file, lines, &i, "", 0)
+	return p.block(file, lines, &i, "", 0, 0)
 }
 
 // block reads directives up to the </section> that closes section (or
 // the end of the file when section is "").
-func (p *ApacheParser) block(file string, lines []string, i *int, section string, depth int) ([]*Directive, error) {
+func (p *ApacheParser) block(file string, lines []string, i *int, section string, openLine, depth int) ([]*Directive, error) {
 	if depth > MaxNesting {
 		return nil, fmt.Errorf("%s:%d: sections nested deeper than %d", file, *i, MaxNesting)
 	}
@@ -101,7 +101,7 @@ func (p *ApacheParser) block(file string, lines []string, i *int, section string
 		open := false
 		if text[0] == '<' {
 			if !strings.HasSuffix(text, ">") {
-				return nil, fmt.Errorf("%s:%d: <%s directive missing closing '>'", file, lineNo, strings.Fields(text[1:])[0])
+				return nil, fmt.Errorf("%s:%d: %s: section directive missing closing '>'", file, lineNo, text)
 			}
 			text, open = strings.TrimSpace(text[1:len(text)-1]), true
 		}
@@ -114,7 +114,7 @@ func (p *ApacheParser) block(file string, lines []string, i *int, section string
 		}
 		d := &Directive{Name: toks[0], Args: toks[1:], File: file, Line: lineNo, HasBlock: open}
 		if open {
-			b, err := p.block(file, lines, i, d.Name, depth+1)
+			b, err := p.block(file, lines, i, d.Name, lineNo, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -147,7 +147,7 @@ func (p *ApacheParser) block(file string, lines []string, i *int, section string
 		out = append(out, d)
 	}
 	if section != "" {
-		return nil, fmt.Errorf("%s:%d: <%s> section not closed", file, len(lines), section)
+		return nil, fmt.Errorf("%s:%d: <%s> section not closed", file, openLine, section)
 	}
 	return out, nil
 }

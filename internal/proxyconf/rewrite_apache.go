@@ -641,9 +641,10 @@ func (r *apacheRewriter) scrub(ds []*Directive) {
 		if d.File != "" {
 			old := apacheText(d, true)
 			changed := false
-			for i, a := range d.Args {
+			for _, t := range append([]*string{&d.Name}, argPtrs(d)...) {
+				a := *t
 				if na := scrubAddr(a, r.hosts, r.in.Closed); na != a {
-					d.Args[i], changed = na, true
+					*t, changed = na, true
 				}
 			}
 			if changed {

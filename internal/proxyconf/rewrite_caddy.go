@@ -337,6 +337,11 @@ func (r *caddyRewriter) collect(site *Directive, ds []*Directive, path, source s
 			}
 			rp.name = strings.Join(addrs, ",") + " " + label
 			rp.labels = append(append(slices.Clone(addrs), label, rp.name), ups...)
+			for _, a := range addrs {
+				if _, rest, ok := strings.Cut(a, "://"); ok {
+					rp.labels = append(rp.labels, rest)
+				}
+			}
 			for _, c := range d.Block {
 				if c.Name == "to" {
 					rp.labels = append(rp.labels, c.Args...)
@@ -708,6 +713,15 @@ func (r *caddyRewriter) rewriteTransport(t *Directive, under bool) *Directive {
 	return nt
 }
 
+// argPtrs points at d's arguments.
+func argPtrs(d *Directive) []*string {
+	out := make([]*string, len(d.Args))
+	for i := range d.Args {
+		out[i] = &d.Args[i]
+	}
+	return out
+}
+
 // ipv4RE finds IPv4 literals in a token.
 var ipv4RE = regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b(/\d+)?`)
 
@@ -723,9 +737,10 @@ func (r *caddyRewriter) scrub(ds []*Directive) {
 		}
 		old := caddyText(d)
 		changed := false
-		for i, a := range d.Args {
+		for _, t := range append([]*string{&d.Name}, argPtrs(d)...) {
+			a := *t
 			if na := r.scrubToken(a); na != a {
-				d.Args[i], changed = na, true
+				*t, changed = na, true
 			}
 		}
 		if changed {
@@ -747,18 +762,7 @@ func scrubAddr(a string, hosts []string, closed string) string {
 	closedIP := addrIP(closed)
 	closedPort := closed[strings.LastIndex(closed, ":"):]
 	for _, h := range hosts {
-		if !strings.Contains(a, h) {
-			continue
-		}
-		re := regexp.MustCompile(`(^|[^A-Za-z0-9.-])` + regexp.QuoteMeta(h) + `(:\d+)?($|[^A-Za-z0-9-])`)
-		a = re.ReplaceAllStringFunc(a, func(m string) string {
-			sub := re.FindStringSubmatch(m)
-			rep := closedIP
-			if sub[2] != "" {
-				rep += closedPort
-			}
-			return sub[1] + rep + sub[3]
-		})
+		a = replaceHost(a, h, closedIP, closedIP+closedPort)
 	}
 	return ipv4RE.ReplaceAllStringFunc(a, func(m string) string {
 		if strings.Contains(m, "/") {
@@ -769,6 +773,50 @@ func scrubAddr(a string, hosts []string, closed string) string {
 		}
 		return closedIP
 	})
+}
+
+// hostAt finds host h in s from offset from as a whole name (not part of
+// a longer name) and returns its index, or -1.
+func hostAt(s, h string, from int) int {
+	name := func(c byte) bool {
+		return c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+	}
+	for from <= len(s) {
+		i := strings.Index(s[from:], h)
+		if i < 0 || h == "" {
+			return -1
+		}
+		i += from
+		end := i + len(h)
+		if (i == 0 || !name(s[i-1]) && s[i-1] != '.') && (end == len(s) || !name(s[end])) {
+			return i
+		}
+		from = i + 1
+	}
+	return -1
+}
+
+// replaceHost replaces every whole occurrence of host h in s: by withPort
+// when a :port follows (the port goes too), else by bare.
+func replaceHost(s, h, bare, withPort string) string {
+	for from := 0; ; {
+		i := hostAt(s, h, from)
+		if i < 0 {
+			return s
+		}
+		end, rep := i+len(h), bare
+		if end < len(s) && s[end] == ':' {
+			j := end + 1
+			for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+				j++
+			}
+			if j > end+1 {
+				end, rep = j, withPort
+			}
+		}
+		s = s[:i] + rep + s[end:]
+		from = i + len(rep)
+	}
 }
 
 // ParseCaddyDuration reads Caddy's duration syntax: Go's, plus d for

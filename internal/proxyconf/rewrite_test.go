@@ -28,16 +28,25 @@ type fixture struct {
 var fixtures = []fixture{
 	{"nginx-debian", "nginx", "testdata/nginx-debian", "/etc/nginx/nginx.conf", "api_backend"},
 	{"haproxy", "haproxy", "testdata/haproxy-root", "/etc/haproxy/haproxy.cfg", "api"},
+	{"caddy", "caddy", "testdata/caddy-root", "/etc/caddy/Caddyfile", "/api/*"},
+	{"apache-debian", "apache", "testdata/apache-debian", "/etc/apache2/apache2.conf", "/api/"},
 }
 
 func (f fixture) input(dir string, scale float64) Input {
 	lf := `{"status":"$status","request_id":"$http_x_racelab_request_id"}`
-	if f.kind == "haproxy" {
+	elf := ""
+	switch f.kind {
+	case "haproxy":
 		lf = "racelab-haproxy id=%{+Q}[" + RequestIDFetch + "] st=%ST"
+	case "caddy":
+		lf = "json"
+	case "apache":
+		lf = `racelab-apache id="%{X-Racelab-Request-Id}i" st=%>s`
+		elf = "racelab-apache-error [%l] [id %-{X-Racelab-Request-Id}i] %M"
 	}
 	return Input{Kind: f.kind, Path: filepath.Join(f.root, f.main), Root: f.root, Upstream: f.upstream,
 		Backend: testBackend, Closed: testClosed, Listen: testListen, Dir: dir, Timescale: scale,
-		LogFormat: lf, RequestIDHeader: "X-Racelab-Request-Id", RunAsRoot: os.Geteuid() == 0}
+		LogFormat: lf, ErrorLogFormat: elf, RequestIDHeader: "X-Racelab-Request-Id", RunAsRoot: os.Geteuid() == 0}
 }
 
 // report renders everything a rewrite returns, for golden files.
@@ -134,6 +143,9 @@ func addressTokens(t *testing.T, f fixture) []string {
 		if !slices.Contains(out, s) {
 			out = append(out, s)
 		}
+	}
+	if f.kind == "caddy" || f.kind == "apache" {
+		return treeAddrs(t, f.root)
 	}
 	if f.kind == "nginx" {
 		top, err := ParseNginx(nil, filepath.Join(f.root, f.main), f.root)
@@ -266,7 +278,8 @@ func writeResult(t *testing.T, dir string, res *Result) {
 }
 
 func TestRewriteValidates(t *testing.T) {
-	bins := map[string][2]string{"nginx": {"nginx", "nginx"}, "haproxy": {"haproxy", "haproxy"}}
+	bins := map[string][2]string{"nginx": {"nginx", "nginx"}, "haproxy": {"haproxy", "haproxy"},
+		"caddy": {"caddy", "caddy"}, "apache": {"apache2", "apache2"}}
 	for _, f := range fixtures {
 		t.Run(f.name, func(t *testing.T) {
 			bin := findBinary(t, bins[f.kind][0], bins[f.kind][1])
@@ -276,7 +289,9 @@ func TestRewriteValidates(t *testing.T) {
 				t.Fatal(err)
 			}
 			writeResult(t, dir, res)
-			out, err := exec.Command(bin, res.ValidateArgs...).CombinedOutput()
+			cmd := exec.Command(bin, res.ValidateArgs...)
+			cmd.Env = append(os.Environ(), res.Env...)
+			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("%s %q: %v\n%s", bin, res.ValidateArgs, err, out)
 			}
@@ -335,6 +350,10 @@ func TestRewriteEffective(t *testing.T) {
 		"haproxy": {"idle_timeout": "10s @haproxy.cfg:48", "reuse": "safe @haproxy.cfg:43", "pool_size": "-1 @default",
 			"retry": "conn-failure empty-response response-timeout @haproxy.cfg:42", "retries": "2 @haproxy.cfg:41",
 			"workers": "4 @haproxy.cfg:10", "mode": "http @haproxy.cfg:37", "health_checks": "httpchk GET /healthz @haproxy.cfg:70"},
+		"caddy": {"idle_timeout": "90s @shop.caddy:19", "pool_size": "16 @shop.caddy:20", "retry": "off @default",
+			"lb_policy": "round_robin @Caddyfile:22", "reuse": "pooled @default"},
+		"apache-debian": {"idle_timeout": "60s @shop-ssl.conf:16", "pool_size": "32 @shop-ssl.conf:16", "retry": "none @default",
+			"worker_retry": "10 @shop-ssl.conf:16", "reuse": "pooled @default"},
 	}
 	for _, f := range fixtures {
 		t.Run(f.name, func(t *testing.T) {
