@@ -16,6 +16,7 @@ import (
 var byocOriginals = []string{
 	"api-1.internal.example", "api-2.internal.example", "static.internal.example",
 	"metrics.internal.example", "legacy.internal.example", "web.service.internal.example",
+	"certs.internal.example", "logs.internal.example", "admin.internal.example",
 	"10.0.3.17", "10.0.3.18", "10.0.0.2", "10.0.0.3", "10.0.5.20",
 	"192.168.40.12", "192.168.40.13",
 }
@@ -50,6 +51,8 @@ func TestBYOCExamples(t *testing.T) {
 	}{
 		{proxies.KindNginx, "../../examples/byoc/nginx.yaml", "shop.example.com", "server"},
 		{proxies.KindHAProxy, "../../examples/byoc/haproxy.yaml", "", "server"},
+		{proxies.KindCaddy, "../../examples/byoc/caddy.yaml", "shop.example.com", "reverse_proxy"},
+		{proxies.KindApache, "../../examples/byoc/apache.yaml", "shop.example.com", "ProxyPass"},
 	}
 	for _, c := range cases {
 		t.Run(string(c.kind), func(t *testing.T) {
