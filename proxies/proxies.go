@@ -309,11 +309,14 @@ type Logger struct {
 func (b *Bundle) MapMessage(msg string) string {
 	for name, origins := range b.Origins {
 		full := b.Dir + "/" + name
-		for {
-			i := strings.Index(msg, full+":")
+		// A position with no origin (a closing brace Caddy names) stays
+		// as it is, and the search goes on after it.
+		for from := 0; ; {
+			i := strings.Index(msg[from:], full+":")
 			if i < 0 {
 				break
 			}
+			i += from
 			j := i + len(full) + 1
 			k := j
 			for k < len(msg) && msg[k] >= '0' && msg[k] <= '9' {
@@ -321,9 +324,12 @@ func (b *Bundle) MapMessage(msg string) string {
 			}
 			n, err := strconv.Atoi(msg[j:k])
 			if err != nil || n < 1 || n > len(origins) || origins[n-1] == "" {
-				break
+				from = j
+				continue
 			}
-			msg = msg[:i] + origins[n-1] + " (rendered " + name + ":" + msg[j:k] + ")" + msg[k:]
+			rep := origins[n-1] + " (rendered " + name + ":" + msg[j:k] + ")"
+			msg = msg[:i] + rep + msg[k:]
+			from = i + len(rep)
 		}
 	}
 	return msg
