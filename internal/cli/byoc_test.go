@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/racelab/racelab/internal/images"
 	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/results"
 )
@@ -275,6 +276,55 @@ expect:
 			if !copied {
 				t.Errorf("%s: no change copies the errorfile into the container: %+v", cell.ID, cell.Config.Changes)
 			}
+		}
+	}
+}
+
+// TestBYOCContainerCaddyApache runs the Caddy and Apache examples' before
+// configurations in containers of the trixie image: the rewritten files
+// run there as on the host (Caddy's HOME is the container's own), and
+// both fail every POST with the race's evidence.
+func TestBYOCContainerCaddyApache(t *testing.T) {
+	requireEngine(t)
+	t.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	img, err := images.Build(t.Context(), "trixie")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := filepath.Abs("../../examples/byoc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scenario := filepath.Join(t.TempDir(), "container.yaml")
+	yaml := `name: byoc-container-caddy-apache
+timescale: 0.4
+base:
+  backend_keepalive: 5s
+  trials: 2
+  method: POST
+matrix:
+  proxy:
+    - {name: caddy, kind: caddy, runtime: container, version: "` + img.Versions["caddy"] + `", config: ` + ex + `/caddy/before/etc/caddy/Caddyfile, root: ` + ex + `/caddy/before, upstream: /api/*}
+    - {name: apache, kind: apache, runtime: container, version: "` + img.Versions["apache"] + `", config: ` + ex + `/apache/before/etc/apache2/apache2.conf, root: ` + ex + `/apache/before, upstream: /api/}
+expect:
+  - name: both fail every POST on the reused connection, with evidence
+    failure_rate: "==1"
+    attributed: "==1"
+    not_reused: "0"
+`
+	if err := os.WriteFile(scenario, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := runBYOC(t, scenario)
+	if len(run.Cells) != 2 {
+		t.Fatalf("%d cells, want 2", len(run.Cells))
+	}
+	for _, cell := range run.Cells {
+		if cell.Proxy["runtime"] != "container" || cell.Proxy["image_id"] == "" {
+			t.Errorf("%s: proxy facts %v, want a container with an image id", cell.ID, cell.Proxy)
+		}
+		if cell.Config == nil || cell.Config.Route.Path != "/api/" {
+			t.Errorf("%s: config facts %+v, want route /api/", cell.ID, cell.Config)
 		}
 	}
 }
