@@ -71,7 +71,7 @@ func runProbe(ctx context.Context, e *env, args []string) int {
 	fs.IntVar(&f.maxRequests, "max-requests", probe.DefaultMaxRequests, "requests to send back to back on one connection to find the maximum per connection (0: skip)")
 	fs.BoolVar(&f.json, "json", false, "print the result as JSON")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines on stderr")
-	fs.StringVar(&f.proxy, "proxy", "", "measure this proxy's upstream idle lifetime instead: go, nginx, haproxy, envoy")
+	fs.StringVar(&f.proxy, "proxy", "", "measure this proxy's upstream idle lifetime instead: go, nginx, haproxy, envoy, caddy, apache (which times no ttl=: it drops an expired connection only when it next needs one)")
 	fs.StringVar(&f.proxyFrom, "proxy-from", "", "measure your own proxy configuration, `KIND:PATH` (nginx, haproxy, envoy)")
 	fs.StringVar(&f.proxyIdle, "proxy-idle", "", "with --proxy: the upstream idle setting to run, a `duration` (default: the proxy's own default)")
 	fs.StringVar(&f.upstream, "upstream", "", "with --proxy-from: the nginx upstream, HAProxy backend or Envoy cluster (default: the only one)")
