@@ -157,6 +157,9 @@ func ConfigDemoScenario(kind proxies.Kind, path, root, upstream string) (*scenar
 	if err != nil {
 		return nil, err
 	}
+	if idle <= 0 && kind == proxies.KindApache {
+		return nil, fmt.Errorf("%s: the ProxyPass under test sets no ttl=: httpd keeps an idle connection until the backend closes it, so every backend keep-alive races and there is no fix to show; run a scenario with racelab run --proxy-from", path)
+	}
 	if idle <= 0 {
 		return nil, fmt.Errorf("%s: the idle timeout of the upstream under test is %s: nothing to race", path, idle)
 	}
