@@ -36,7 +36,7 @@ const apacheLogName = "racelab_evidence"
 var apacheMPM = map[string]bool{"startservers": true, "serverlimit": true, "maxrequestworkers": true,
 	"maxclients": true, "minsparethreads": true, "maxsparethreads": true, "minspareservers": true, "maxspareservers": true}
 
-// apacheTTLDefault stands for "no ttl=": mod_proxy keeps an idle pooled
+// apacheNoTTL stands for "no ttl=": mod_proxy keeps an idle pooled
 // connection until the backend closes it.
 const apacheNoTTL = "none"
 
@@ -47,7 +47,6 @@ type apacheProxy struct {
 	url      string // the worker URL (balancer://name or http://host...)
 	name     string
 	labels   []string
-	why      string
 	balancer string // name, for balancer:// URLs
 }
 
@@ -87,7 +86,7 @@ func rewriteApache(in Input) (*Result, error) {
 		return nil, err
 	}
 	eff := r.effective(top)
-	out := r.rewrite(top, nil, 0)
+	out := r.rewrite(top, nil)
 	out = append(r.base(!p.LoadsModules), out...)
 	if !r.listenDone {
 		d := &Directive{Name: "Listen", Args: []string{in.Listen}}
@@ -338,7 +337,7 @@ func (r *apacheRewriter) mpmLimits() []*Directive {
 }
 
 // rewrite rewrites ds; vhost is the enclosing virtual host.
-func (r *apacheRewriter) rewrite(ds []*Directive, vhost *Directive, depth int) []*Directive {
+func (r *apacheRewriter) rewrite(ds []*Directive, vhost *Directive) []*Directive {
 	var out []*Directive
 	for _, d := range ds {
 		n := lname(d)
@@ -351,7 +350,7 @@ func (r *apacheRewriter) rewrite(ds []*Directive, vhost *Directive, depth int) [
 			r.vhostDone = true
 			nd := &Directive{Name: d.Name, Args: []string{r.in.Listen}, File: d.File, Line: d.Line, HasBlock: true}
 			r.record(d, nd, "racelab's loopback listener in plain HTTP", false)
-			nd.Block = r.rewrite(d.Block, nd, depth+1)
+			nd.Block = r.rewrite(d.Block, nd)
 			if slices.ContainsFunc(nd.Block, func(c *Directive) bool { n := lname(c); return n == "customlog" || n == "transferlog" }) {
 				cl := adir("CustomLog", "/dev/stdout", apacheLogName)
 				r.added(cl, "racelab's evidence log, beside the virtual host's own (a virtual host with logs of its own does not use the main server's)")
@@ -402,7 +401,7 @@ func (r *apacheRewriter) rewrite(ds []*Directive, vhost *Directive, depth int) [
 			out = append(out, r.rewriteLog(d)...)
 		case n == "proxypass" || n == "proxypassmatch" || n == "proxypassreverse" || n == "proxypassreversecookiedomain" ||
 			n == "balancermember" || n == "proxyset":
-			out = append(out, r.rewriteProxy(d, vhost, ds))
+			out = append(out, r.rewriteProxy(d))
 		case n == "proxyremote" || n == "proxyremotematch":
 			r.record(d, nil, "it forwards through a proxy of the user's", false)
 		case n == "rewriterule" && len(d.Args) >= 3 && strings.Contains(strings.ToUpper(d.Args[2]), "P"):
@@ -418,10 +417,10 @@ func (r *apacheRewriter) rewrite(ds []*Directive, vhost *Directive, depth int) [
 					r.record(d, nd, "the section names a worker: "+r.why(r.isUnder(d.Args[0])), false)
 				}
 			}
-			nd.Block = r.rewrite(d.Block, vhost, depth+1)
+			nd.Block = r.rewrite(d.Block, vhost)
 			out = append(out, nd)
 		case d.HasBlock:
-			d.Block = r.rewrite(d.Block, vhost, depth+1)
+			d.Block = r.rewrite(d.Block, vhost)
 			out = append(out, d)
 		default:
 			out = append(out, d)
@@ -534,7 +533,7 @@ func (r *apacheRewriter) scaleParams(params []string, addRetry bool) ([]string, 
 }
 
 // rewriteProxy rewrites the mod_proxy directives.
-func (r *apacheRewriter) rewriteProxy(d, vhost *Directive, siblings []*Directive) *Directive {
+func (r *apacheRewriter) rewriteProxy(d *Directive) *Directive {
 	n := lname(d)
 	nd := &Directive{Name: d.Name, Args: slices.Clone(d.Args), File: d.File, Line: d.Line}
 	why := ""
