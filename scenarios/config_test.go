@@ -301,7 +301,7 @@ matrix:
 	}
 
 	for _, bad := range []struct{ kind, path, want string }{
-		{"go", "x.conf", `kind "go": want nginx, haproxy or envoy`},
+		{"go", "x.conf", `kind "go": want nginx, haproxy`},
 		{"squid", "x.conf", `kind "squid"`},
 		{"nginx", " ", "empty path"},
 	} {
