@@ -3,6 +3,7 @@ package proxyconf
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -121,8 +122,12 @@ func assertNoAddr(t *testing.T, conf, text string, hosts []string) {
 	}
 }
 
+// dialRE finds the dial addresses of a Caddy JSON config.
+var dialRE = regexp.MustCompile(`"dial"\s*:\s*"([^"]*)"`)
+
 func FuzzRewriteCaddy(f *testing.F) {
 	seed(f, "testdata/caddy-root")
+	seed(f, "testdata/caddy-json")
 	f.Add("a.example.com {\n\treverse_proxy /api/* 10.1.1.1:80 b.internal.example:80 {\n\t\ttransport http {\n\t\t\tkeepalive 90s\n\t\t}\n\t}\n}\n")
 	f.Fuzz(func(t *testing.T, conf string) {
 		if len(conf) > fuzzLimit {
@@ -138,8 +143,21 @@ func FuzzRewriteCaddy(f *testing.F) {
 			return
 		}
 		text := res.Files[CaddyConfigName]
-		if !contains(text, "http://:18002 {") || !contains(text, "bind 127.0.0.1") {
+		if text == "" && res.Files[CaddyJSONConfigName] != "" {
+			text = res.Files[CaddyJSONConfigName]
+			if !contains(text, testListen) {
+				t.Fatalf("rewrite without racelab's listener:\n%s", text)
+			}
+		} else if !contains(text, "http://:18002 {") || !contains(text, "bind 127.0.0.1") {
 			t.Fatalf("rewrite without racelab's listener:\n%s", text)
+		}
+		if isCaddyJSON(in.Path, []byte(conf)) {
+			var hosts []string
+			for _, m := range dialRE.FindAllStringSubmatch(conf, -1) {
+				hosts = appendHost(hosts, m[1])
+			}
+			assertNoAddr(t, conf, res.Files[CaddyJSONConfigName], hosts)
+			return
 		}
 		p := &CaddyfileParser{FS: in.FS}
 		top, err := p.Parse(in.Path)

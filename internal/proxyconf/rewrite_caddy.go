@@ -82,7 +82,7 @@ func rewriteCaddy(in Input) (*Result, error) {
 		return nil, err
 	}
 	if isCaddyJSON(in.Path, data) {
-		return nil, fmt.Errorf("%s:1: Caddy's JSON config is not supported by racelab's rewriter: give the Caddyfile it was adapted from", Display(in.Path))
+		return rewriteCaddyJSON(in, data)
 	}
 	p := &CaddyfileParser{FS: fsys, Root: in.Root}
 	top, err := p.Parse(in.Path)

@@ -3,6 +3,7 @@ package proxyconf
 import (
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -119,7 +120,6 @@ func TestRewriteCaddyErrors(t *testing.T) {
 		{"stray brace", "a.example.com {\n}\n}\n", "", []string{"/etc/caddy/Caddyfile:3: unexpected }"}},
 		{"quote", "a.example.com {\n\trespond \"x\n}\n", "", []string{"/etc/caddy/Caddyfile:2: unterminated quote"}},
 		{"heredoc", "a.example.com {\n\trespond <<EOF\n\tx\n\tEOF\n}\n", "", []string{"/etc/caddy/Caddyfile:2: heredoc"}},
-		{"json", `{"apps":{}}`, "", []string{"/etc/caddy/Caddyfile:1: Caddy's JSON config is not supported"}},
 		{"import missing", "import nope.caddy\n", "", []string{"/etc/caddy/Caddyfile:1: import \"nope.caddy\""}},
 		{"import cycle", "import Caddyfile\n", "", []string{"import cycle"}},
 	}
@@ -153,5 +153,59 @@ func TestRewriteCaddyScalesDefaultKeepalive(t *testing.T) {
 	}
 	if strings.Contains(text, "dynamic") || strings.Contains(text, "b.internal.example") {
 		t.Errorf("dynamic upstreams kept:\n%s", text)
+	}
+}
+
+// Caddy's native JSON config is rewritten as the Caddyfile is, with
+// positions from the JSON's own lines.
+func TestRewriteCaddyJSON(t *testing.T) {
+	f := fixtures[4]
+	res, err := Rewrite(f.input(goldenDir, 0.1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := res.Files[CaddyJSONConfigName]
+	for _, want := range []string{`"dial": "` + testBackend + `"`, `"dial": "` + testClosed + `"`, `"idle_timeout": "9000ms"`,
+		`"listen": [` + "\n" + `            "` + testListen + `"`, `"disabled": true`, EvidenceLogName} {
+		if !strings.Contains(text, want) {
+			t.Errorf("rewrite lacks %q:\n%s", want, text)
+		}
+	}
+	if r := res.Route; r.Path != "/api/" || r.Host != "racelab.invalid" || r.Source != "/etc/caddy/caddy.json:29" {
+		t.Errorf("route %+v", r)
+	}
+	for _, tok := range treeAddrs(t, f.root) {
+		if hostAt(text, tok, 0) >= 0 {
+			t.Errorf("rewrite keeps %q:\n%s", tok, text)
+		}
+	}
+	idle := ""
+	for _, s := range res.Effective {
+		if s.Name == "idle_timeout" {
+			idle = s.Value + " @" + s.Source
+		}
+	}
+	if idle != "1m30s @/etc/caddy/caddy.json:34" {
+		t.Errorf("idle_timeout %s", idle)
+	}
+	for _, c := range res.Changes {
+		if c.Why == "" {
+			t.Errorf("change without a reason: %+v", c)
+		}
+	}
+	if testing.Verbose() {
+		t.Log(report(res))
+	}
+	bin := findBinary(t, "caddy", "caddy")
+	dir := t.TempDir()
+	res, err = Rewrite(f.input(dir, 0.1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeResult(t, dir, res)
+	cmd := exec.Command(bin, res.ValidateArgs...)
+	cmd.Env = append(os.Environ(), res.Env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %q: %v\n%s", bin, res.ValidateArgs, err, out)
 	}
 }

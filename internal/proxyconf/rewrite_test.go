@@ -30,6 +30,7 @@ var fixtures = []fixture{
 	{"haproxy", "haproxy", "testdata/haproxy-root", "/etc/haproxy/haproxy.cfg", "api"},
 	{"caddy", "caddy", "testdata/caddy-root", "/etc/caddy/Caddyfile", "/api/*"},
 	{"apache-debian", "apache", "testdata/apache-debian", "/etc/apache2/apache2.conf", "/api/"},
+	{"caddy-json", "caddy", "testdata/caddy-json", "/etc/caddy/caddy.json", "/api/*"},
 }
 
 func (f fixture) input(dir string, scale float64) Input {
