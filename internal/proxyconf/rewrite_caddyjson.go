@@ -414,7 +414,9 @@ func (r *caddyJSONRewriter) rewriteTop(root, apps, http, servers jobj) {
 	}
 }
 
-func (r *caddyJSONRewriter) path(rel string) string { return filepath.Join(filepath.Clean(r.in.Dir), rel) }
+func (r *caddyJSONRewriter) path(rel string) string {
+	return filepath.Join(filepath.Clean(r.in.Dir), rel)
+}
 
 // rewriteWriter moves a log's file into Dir and a network writer to
 // discard.
