@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -189,57 +186,6 @@ func siteAddrs(s *Directive) []string {
 		}
 	}
 	return out
-}
-
-// plainHost is an address's host when it is a name a Host header can
-// carry ("" for wildcards, IPs, localhost and placeholders).
-func plainHost(a string) string {
-	h := hostOf(a)
-	if h == "" || strings.ContainsAny(h, "*{}") || h == "localhost" {
-		return ""
-	}
-	if _, err := netip.ParseAddr(h); err == nil {
-		return ""
-	}
-	return h
-}
-
-// hostOf is the host of an address or URL ("" for a bare port).
-func hostOf(a string) string {
-	if i := strings.Index(a, "://"); i >= 0 {
-		a = a[i+3:]
-	}
-	if strings.HasPrefix(a, "unix/") {
-		return ""
-	}
-	if i := strings.IndexAny(a, "/?"); i >= 0 {
-		a = a[:i]
-	}
-	if strings.HasPrefix(a, "[") {
-		if i := strings.Index(a, "]"); i >= 0 {
-			return a[1:i]
-		}
-	}
-	if i := strings.LastIndex(a, ":"); i >= 0 && strings.Count(a, ":") == 1 {
-		a = a[:i]
-	}
-	return a
-}
-
-// appendHost adds the host of address a to hosts unless it is loopback,
-// empty or a placeholder.
-func appendHost(hosts []string, a string) []string {
-	h := hostOf(a)
-	if h == "" || h == "localhost" || strings.ContainsAny(h, "{}*") || len(h) < 3 || !strings.ContainsAny(h, ".:") {
-		return hosts
-	}
-	if ip, err := netip.ParseAddr(h); err == nil && (ip.IsLoopback() || ip.IsUnspecified()) {
-		return hosts
-	}
-	if slices.Contains(hosts, h) {
-		return hosts
-	}
-	return append(hosts, h)
 }
 
 // isMatcher reports a matcher token: *, a path, or a named matcher.
@@ -553,15 +499,6 @@ func (r *caddyRewriter) rewriteSite(s *Directive) *Directive {
 	return ns
 }
 
-// addrIP is the IP of a loopback ip:port.
-func addrIP(a string) string {
-	ap, err := netip.ParseAddrPort(a)
-	if err != nil {
-		return "127.0.0.1"
-	}
-	return ap.Addr().String()
-}
-
 func (r *caddyRewriter) rewriteBlock(ds []*Directive) []*Directive {
 	var out []*Directive
 	for _, d := range ds {
@@ -713,18 +650,6 @@ func (r *caddyRewriter) rewriteTransport(t *Directive, under bool) *Directive {
 	return nt
 }
 
-// argPtrs points at d's arguments.
-func argPtrs(d *Directive) []*string {
-	out := make([]*string, len(d.Args))
-	for i := range d.Args {
-		out[i] = &d.Args[i]
-	}
-	return out
-}
-
-// ipv4RE finds IPv4 literals in a token.
-var ipv4RE = regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b(/\d+)?`)
-
 // scrub replaces, in every token that remains, a host the file names
 // elsewhere (an upstream, a site address) or a non-loopback IPv4 address
 // (not a network: 10.0.0.0/8 is an access rule) by loopback: a header
@@ -754,142 +679,3 @@ func (r *caddyRewriter) scrub(ds []*Directive) {
 }
 
 func (r *caddyRewriter) scrubToken(a string) string { return scrubAddr(a, r.hosts, r.in.Closed) }
-
-// scrubAddr replaces in a every host of hosts (host:port by closed, a
-// bare host by closed's IP) and every non-loopback IPv4 address that is
-// not a network.
-func scrubAddr(a string, hosts []string, closed string) string {
-	closedIP := addrIP(closed)
-	closedPort := closed[strings.LastIndex(closed, ":"):]
-	for _, h := range hosts {
-		a = replaceHost(a, h, closedIP, closedIP+closedPort)
-	}
-	return ipv4RE.ReplaceAllStringFunc(a, func(m string) string {
-		if strings.Contains(m, "/") {
-			return m
-		}
-		if ip, err := netip.ParseAddr(m); err == nil && (ip.IsLoopback() || ip.IsUnspecified()) {
-			return m
-		}
-		return closedIP
-	})
-}
-
-// hostAt finds host h in s from offset from as a whole name (not part of
-// a longer name) and returns its index, or -1.
-func hostAt(s, h string, from int) int {
-	name := func(c byte) bool {
-		return c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
-	}
-	for from <= len(s) {
-		i := strings.Index(s[from:], h)
-		if i < 0 || h == "" {
-			return -1
-		}
-		i += from
-		end := i + len(h)
-		if (i == 0 || !name(s[i-1]) && s[i-1] != '.') && (end == len(s) || !name(s[end])) {
-			return i
-		}
-		from = i + 1
-	}
-	return -1
-}
-
-// replaceHost replaces every whole occurrence of host h in s: by withPort
-// when a :port follows (the port goes too), else by bare.
-func replaceHost(s, h, bare, withPort string) string {
-	for from := 0; ; {
-		i := hostAt(s, h, from)
-		if i < 0 {
-			return s
-		}
-		end, rep := i+len(h), bare
-		if end < len(s) && s[end] == ':' {
-			j := end + 1
-			for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-				j++
-			}
-			if j > end+1 {
-				end, rep = j, withPort
-			}
-		}
-		s = s[:i] + rep + s[end:]
-		from = i + len(rep)
-	}
-}
-
-// ParseCaddyDuration reads Caddy's duration syntax: Go's, plus d for
-// days; a bare 0 is zero.
-func ParseCaddyDuration(s string) (time.Duration, error) {
-	if s == "0" {
-		return 0, nil
-	}
-	if days, ok := strings.CutSuffix(s, "d"); ok && days != "" && !strings.ContainsAny(days, "hmsuµn") {
-		f, err := strconv.ParseFloat(days, 64)
-		if err != nil || f < 0 || f > 365*100 {
-			return 0, fmt.Errorf("duration %q: want a duration like 2m, 90s or 1d", s)
-		}
-		return time.Duration(f * float64(24*time.Hour)), nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("duration %q: want a duration with a unit, like 2m or 90s", s)
-	}
-	return d, nil
-}
-
-// effective reads the settings of the reverse_proxy under test.
-func (r *caddyRewriter) effective() []Setting {
-	rp := r.under.d
-	find := func(ds []*Directive, name string) *Directive {
-		for _, d := range ds {
-			if d.Name == name {
-				return d
-			}
-		}
-		return nil
-	}
-	var tr *Directive
-	for _, c := range rp.Block {
-		if c.Name == "transport" && c.Arg(0) == "http" {
-			tr = c
-		}
-	}
-	var trBlock []*Directive
-	if tr != nil {
-		trBlock = tr.Block
-	}
-	set := func(name string, d *Directive, def, note string) Setting {
-		if d == nil {
-			return Setting{Name: name, Value: def, Default: true, Note: note}
-		}
-		return Setting{Name: name, Value: strings.Join(d.Args, " "), Source: d.Pos(), Note: note}
-	}
-	idle := set("idle_timeout", find(trBlock, "keepalive"), "2m", "transport http keepalive of the reverse_proxy under test")
-	reuse := Setting{Name: "reuse", Value: "pooled", Default: true, Note: "Go's transport keeps idle upstream connections"}
-	if idle.Value == "off" {
-		reuse = Setting{Name: "reuse", Value: "off", Source: idle.Source, Note: "keepalive off: a new upstream connection per request, nothing to race"}
-	}
-	retry := Setting{Name: "retry", Value: "off", Default: true}
-	var parts, srcs []string
-	for _, n := range []string{"lb_retries", "lb_try_duration", "lb_retry_match"} {
-		if d := find(rp.Block, n); d != nil {
-			parts = append(parts, n+" "+strings.Join(d.Args, " "))
-			srcs = append(srcs, d.Pos())
-		}
-	}
-	if len(parts) > 0 {
-		retry = Setting{Name: "retry", Value: strings.Join(parts, ", "), Source: srcs[0]}
-	}
-	retry.Note = "Go's HTTP transport under Caddy retries a GET, HEAD or OPTIONS without a body once on a reused connection that died before answering, whatever lb_retries says; lb_retries retries GET only unless lb_retry_match says otherwise"
-	return []Setting{
-		idle,
-		set("pool_size", find(trBlock, "keepalive_idle_conns_per_host"), caddyPoolDefault, "keepalive_idle_conns_per_host"),
-		set("max_conns_per_host", find(trBlock, "max_conns_per_host"), "0", "0: no limit"),
-		reuse,
-		retry,
-		set("lb_policy", find(rp.Block, "lb_policy"), "random", "how an upstream is chosen"),
-		set("health_checks", find(rp.Block, "health_uri"), "none", "active health checks (health_uri)"),
-	}
-}
