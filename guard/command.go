@@ -357,7 +357,7 @@ func (c *command) run(ctx context.Context, f *Flags) (*outcome, error) {
 	backendKind, _, _ := strings.Cut(f.backendFrom, ":")
 	var config *ConfigRef
 	switch proxyKind {
-	case "nginx", "haproxy", "envoy", "varnish", "squid":
+	case "nginx", "haproxy", "envoy", "caddy", "apache", "varnish", "squid":
 		if !isStdin(f.proxyFrom) && proxyPath != "" {
 			path, _, _ := strings.Cut(proxyPath, "#")
 			config = &ConfigRef{Kind: proxyKind, Path: path, Root: f.root, Upstream: f.upstream}

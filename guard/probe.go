@@ -73,7 +73,7 @@ func (c *command) probeProxy(ctx context.Context, spec, root, upstream string, p
 	rest := strings.TrimPrefix(spec, ProbePrefix)
 	kind, path, _ := strings.Cut(rest, ":")
 	if kind == "" {
-		return nil, fmt.Errorf("--proxy-from %s: want probe:KIND or probe:KIND:PATH, KIND one of go, nginx, haproxy, envoy, varnish, squid", spec)
+		return nil, fmt.Errorf("--proxy-from %s: want probe:KIND or probe:KIND:PATH, KIND one of go, nginx, haproxy, envoy, caddy, apache, varnish, squid", spec)
 	}
 	if path == "" && (root != "" || upstream != "") {
 		return nil, errors.New("--upstream and --root go with a configuration file: probe:KIND:PATH")

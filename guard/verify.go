@@ -103,6 +103,9 @@ func verifyPair(ctx context.Context, v Verifier, i int, r Result, proxyKind, bac
 		c := *config
 		if f := strings.Fields(r.Proxy.Name); len(f) > 0 {
 			c.Upstream = f[len(f)-1]
+			if c.Kind == "apache" && len(f) > 1 && strings.HasPrefix(f[0], "ProxyPass") {
+				c.Upstream = f[1] // "ProxyPass /api/ URL (vhost NAME)": the path
+			}
 		}
 		req.ProxyConfig = &c
 	}

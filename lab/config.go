@@ -40,6 +40,16 @@ func configIdle(kind proxies.Kind, eff map[string]proxies.Setting) (time.Duratio
 		d, err = proxyconf.ParseVarnishSeconds(s.Value)
 	case proxies.KindSquid:
 		d, err = proxyconf.ParseSquidTime(s.Value)
+	case proxies.KindCaddy:
+		if s.Value == "off" {
+			return 0, fmt.Errorf("caddy configuration: keepalive off (%s): no pooled upstream connection, nothing to race", s.Source)
+		}
+		d, err = proxyconf.ParseCaddyDuration(s.Value)
+	case proxies.KindApache:
+		if s.Value == "none" {
+			return 0, nil // no ttl=: kept until the backend closes it
+		}
+		d, err = time.ParseDuration(s.Value)
 	default:
 		return 0, fmt.Errorf("proxy kind %s takes no configuration file", kind)
 	}
@@ -150,6 +160,9 @@ func ConfigDemoScenario(kind proxies.Kind, path, root, upstream string) (*scenar
 	idle, err := configIdle(kind, b.Effective)
 	if err != nil {
 		return nil, err
+	}
+	if idle <= 0 && kind == proxies.KindApache {
+		return nil, fmt.Errorf("%s: the ProxyPass under test sets no ttl=: httpd keeps an idle connection until the backend closes it, so every backend keep-alive races and there is no fix to show; run a scenario with racelab run --proxy-from", path)
 	}
 	if idle <= 0 {
 		return nil, fmt.Errorf("%s: the idle timeout of the upstream under test is %s: nothing to race", path, idle)

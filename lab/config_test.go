@@ -86,6 +86,10 @@ func TestConfigRenderedHasNoOriginalAddress(t *testing.T) {
 		{proxies.KindSquid, "../examples/byoc/squid.yaml", "../examples/byoc/squid/before",
 			[]string{"api-1.internal.example", "edge-2.internal.example", "10.0.3.17", "10.0.0.2", "192.168.40.12", "legacy.internal.example"},
 			[]string{"192.168.40.13"}},
+		{proxies.KindCaddy, "../examples/byoc/caddy.yaml", "../examples/byoc/caddy/before",
+			[]string{"api-1.internal.example", "10.0.3.17", "10.0.0.2", "_http._tcp.web.service.internal.example", "certs.internal.example", "192.168.40.12"}, nil},
+		{proxies.KindApache, "../examples/byoc/apache.yaml", "../examples/byoc/apache/before",
+			[]string{"api-1.internal.example", "10.0.3.17", "10.0.0.2", "logs.internal.example", "metrics.internal.example", "192.168.40.12"}, nil},
 	}
 	for _, c := range cases {
 		t.Run(string(c.kind), func(t *testing.T) {
@@ -93,7 +97,7 @@ func TestConfigRenderedHasNoOriginalAddress(t *testing.T) {
 				if os.Getenv("CI") != "" {
 					t.Fatalf("%s must be installed in CI: %v", c.kind, err)
 				}
-				t.Skipf("%s not installed (apt-get install nginx-light haproxy): %v", c.kind, err)
+				t.Skipf("%s not installed (apt-get install nginx-light haproxy caddy apache2): %v", c.kind, err)
 			}
 			addrs := originalAddrs(t, c.tree)
 			for _, k := range c.aclKept {

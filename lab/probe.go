@@ -87,9 +87,9 @@ func ProbeProxy(ctx context.Context, pp ProxyProbe, opts ...Option) (*probe.Resu
 func probeCell(pp ProxyProbe) (*scenarios.Cell, error) {
 	kind := proxies.Kind(pp.Kind)
 	switch kind {
-	case proxies.KindGo, proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy, proxies.KindVarnish, proxies.KindSquid:
+	case proxies.KindGo, proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy, proxies.KindCaddy, proxies.KindApache, proxies.KindVarnish, proxies.KindSquid:
 	default:
-		return nil, fmt.Errorf("probe proxy: kind %q: want go, nginx, haproxy, envoy, varnish or squid", pp.Kind)
+		return nil, fmt.Errorf("probe proxy: kind %q: want go, nginx, haproxy, envoy, caddy, apache, varnish or squid", pp.Kind)
 	}
 	rt := pp.Runtime
 	switch {
@@ -228,9 +228,9 @@ func progressEvery(f func(string), period time.Duration, line func(time.Duration
 // the kind takes a configuration file.
 func ConfigPaths(kind, path, root string) (absPath, absRoot string, err error) {
 	switch proxies.Kind(kind) {
-	case proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy, proxies.KindVarnish, proxies.KindSquid:
+	case proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy, proxies.KindCaddy, proxies.KindApache, proxies.KindVarnish, proxies.KindSquid:
 	default:
-		return "", "", fmt.Errorf("kind %q: want nginx, haproxy, envoy, varnish or squid (kind go has no config file)", kind)
+		return "", "", fmt.Errorf("kind %q: want nginx, haproxy, envoy, caddy, apache, varnish or squid (kind go has no config file)", kind)
 	}
 	if absPath, err = filepath.Abs(path); err != nil {
 		return "", "", err

@@ -61,7 +61,7 @@ func TestProbeProxyNginx(t *testing.T) {
 
 func TestProbeProxyRejects(t *testing.T) {
 	for name, pp := range map[string]ProxyProbe{
-		"kind":         {Kind: "caddy"},
+		"kind":         {Kind: "traefik"},
 		"go runtime":   {Kind: "go", Runtime: "process"},
 		"go config":    {Kind: "go", Config: "x.conf"},
 		"both":         {Kind: "nginx", Config: "x.conf", IdleTimeout: time.Second},

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/racelab/racelab/backends"
@@ -167,6 +168,16 @@ func verifyConfig(ctx context.Context, req guard.VerifyRequest, opts []Option) (
 		c.ID = fmt.Sprintf("verify-%s-%s-keepalive-%s", kind, ref.Upstream, scenarios.FormatDuration(req.BackendKeepAlive))
 		c.Params = map[string]string{"proxy": string(kind), "kind": string(kind), "config": ref.Path, "upstream": ref.Upstream}
 		return c
+	}
+	if kind == proxies.KindApache && req.ProxyIdle >= time.Second {
+		// httpd reads ttl= in whole seconds, rounded up: scale so the
+		// file's ttl runs a whole number of seconds, or the rounding
+		// would decide the verdict.
+		scaled := cell
+		cell = func(scale float64) *scenarios.Cell {
+			secs := req.ProxyIdle.Seconds()
+			return scaled(max(math.Ceil(secs*scale), 1) / secs)
+		}
 	}
 	return verifyPair(ctx, req, opts, cell, func(c *scenarios.Cell, res *CellResult, r *guard.ScenarioResult) {
 		if s := res.Summary(); s.HiddenRetry > 0 {

@@ -243,6 +243,10 @@ type Bundle struct {
 	Args []string
 	// ValidateArgs make the binary check the configuration and exit.
 	ValidateArgs []string
+	// Env, when set, is added to the environment of the process runtime's
+	// proxy and check ("KEY=value"; Caddy: its home and config directories
+	// inside Dir). A container has its own environment and ignores it.
+	Env []string
 	// SyncPath, when set, is a request path the configuration answers
 	// itself, never forwarding it, and logs like any other request. It is
 	// an evidence barrier: the proxy writes a request's evidence as one
@@ -306,11 +310,14 @@ func (b *Bundle) MapMessage(msg string) string {
 	for name, origins := range b.Origins {
 		full := b.Dir + "/" + name
 		msg = positionsAsColon(msg, full)
-		for {
-			i := strings.Index(msg, full+":")
+		// A position with no origin (a closing brace Caddy names) stays
+		// as it is, and the search goes on after it.
+		for from := 0; ; {
+			i := strings.Index(msg[from:], full+":")
 			if i < 0 {
 				break
 			}
+			i += from
 			j := i + len(full) + 1
 			k := j
 			for k < len(msg) && msg[k] >= '0' && msg[k] <= '9' {
@@ -318,9 +325,12 @@ func (b *Bundle) MapMessage(msg string) string {
 			}
 			n, err := strconv.Atoi(msg[j:k])
 			if err != nil || n < 1 || n > len(origins) || origins[n-1] == "" {
-				break
+				from = j
+				continue
 			}
-			msg = msg[:i] + origins[n-1] + " (rendered " + name + ":" + msg[j:k] + ")" + msg[k:]
+			rep := origins[n-1] + " (rendered " + name + ":" + msg[j:k] + ")"
+			msg = msg[:i] + rep + msg[k:]
+			from = i + len(rep)
 		}
 	}
 	return msg

@@ -75,9 +75,9 @@ func (s *Scenario) OverrideProxy(p Proxy) {
 // loaded from one.
 func (s *Scenario) OverrideProxyConfig(kind, path, root, upstream string) error {
 	switch proxies.Kind(kind) {
-	case proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy, proxies.KindVarnish, proxies.KindSquid:
+	case proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy, proxies.KindCaddy, proxies.KindApache, proxies.KindVarnish, proxies.KindSquid:
 	default:
-		return fmt.Errorf("override proxy config: kind %q: want nginx, haproxy, envoy, varnish or squid (kind go has no config file)", kind)
+		return fmt.Errorf("override proxy config: kind %q: want nginx, haproxy, envoy, caddy, apache, varnish or squid (kind go has no config file)", kind)
 	}
 	if strings.TrimSpace(path) == "" {
 		return errors.New("override proxy config: empty path")

@@ -37,6 +37,16 @@ var directives = map[proxies.Kind]struct{ idle, retry, reuse string }{
 		retry: "forward_max_tries and retry_on_error",
 		reuse: "server_persistent_connections",
 	},
+	proxies.KindCaddy: {
+		idle:  "the reverse_proxy's transport http keepalive",
+		retry: "lb_retries and lb_try_duration",
+		reuse: "keepalive and keepalive_idle_conns_per_host",
+	},
+	proxies.KindApache: {
+		idle:  "ttl= of the ProxyPass or BalancerMember",
+		retry: "ping=",
+		reuse: "disablereuse= and max=",
+	},
 }
 
 // configProblems checks the proxy.config fields of settings st (pp is the
@@ -63,7 +73,7 @@ func configProblems(st Settings, pp string, at func(field, base string) string) 
 	}
 	d, ok := directives[kind]
 	if !ok {
-		bad(pp+".config", "config is for kinds nginx, haproxy, envoy, varnish and squid; kind %s has no config file", kind)
+		bad(pp+".config", "config is for kinds nginx, haproxy, envoy, caddy, apache, varnish and squid; kind %s has no config file", kind)
 		return probs
 	}
 	file := filepath.Base(p.Config)

@@ -227,11 +227,11 @@ matrix:
 		{"kind go", `name: c
 base:
   proxy: {kind: go, config: x.conf}
-`, []string{"base.proxy.config: config is for kinds nginx, haproxy, envoy, varnish and squid; kind go has no config file"}},
+`, []string{"base.proxy.config: config is for kinds nginx, haproxy, envoy, caddy, apache, varnish and squid; kind go has no config file"}},
 		{"default kind", `name: c
 base:
   proxy: {config: x.conf}
-`, []string{"config is for kinds nginx, haproxy, envoy, varnish and squid; kind go has no config file"}},
+`, []string{"config is for kinds nginx, haproxy, envoy, caddy, apache, varnish and squid; kind go has no config file"}},
 		{"upstream without config", `name: c
 base:
   proxy: {kind: nginx, upstream: api, root: /srv}
@@ -301,7 +301,7 @@ matrix:
 	}
 
 	for _, bad := range []struct{ kind, path, want string }{
-		{"go", "x.conf", `kind "go": want nginx, haproxy, envoy, varnish or squid`},
+		{"go", "x.conf", `kind "go": want nginx, haproxy`},
 		{"traefik", "x.conf", `kind "traefik"`},
 		{"nginx", " ", "empty path"},
 	} {

@@ -55,15 +55,17 @@ type Proxy struct {
 	// or off, streaming it. Default: the proxy's own (nginx on, HAProxy
 	// off).
 	RequestBuffering string `yaml:"request_buffering,omitempty"`
-	// Config is the user's own configuration file for kind nginx, haproxy
-	// or envoy, run instead of a rendered one. A relative path is relative
+	// Config is the user's own configuration file for kind nginx, haproxy,
+	// envoy, caddy or apache, run instead of a rendered one. A relative path is relative
 	// to the scenario file's directory (a built-in scenario's: the working
 	// directory); loading makes it absolute. The file then decides the
 	// proxy's idle timeout, retries and reuse: proxy_idle, margin, retry,
 	// reuse and variant are errors beside it.
 	Config string `yaml:"config,omitempty"`
-	// Upstream names the nginx upstream, HAProxy backend or Envoy cluster
-	// of Config under test (default: the only one).
+	// Upstream names the nginx upstream, HAProxy backend, Envoy cluster,
+	// Caddy reverse_proxy (site address, path matcher or upstream) or
+	// Apache ProxyPass (path, URL or balancer) of Config under test
+	// (default: the only one).
 	Upstream string `yaml:"upstream,omitempty"`
 	// Root is a directory that stands for "/" when Config's absolute
 	// include paths are resolved (a copy of a machine's /etc). Relative

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/racelab/racelab/internal/images"
 	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/results"
 )
@@ -17,6 +18,7 @@ var byocOriginals = []string{
 	"api-1.internal.example", "api-2.internal.example", "static.internal.example",
 	"metrics.internal.example", "legacy.internal.example", "web.service.internal.example",
 	"api.internal.example", "cache-admin.internal.example", "cache-1.internal.example", "edge-2.internal.example",
+	"certs.internal.example", "logs.internal.example", "admin.internal.example",
 	"10.0.3.17", "10.0.3.18", "10.0.0.2", "10.0.0.3", "10.0.5.20",
 	"192.168.40.12", "192.168.40.13",
 }
@@ -54,9 +56,12 @@ func TestBYOCExamples(t *testing.T) {
 		{proxies.KindHAProxy, "../../examples/byoc/haproxy.yaml", "", "server", "api-1.internal.example:8080"},
 		{proxies.KindVarnish, "../../examples/byoc/varnish.yaml", "shop.example.com", ".host", `.host = "api-1.internal.example"; .port = "8080";`},
 		{proxies.KindSquid, "../../examples/byoc/squid.yaml", "shop.example.com", "cache_peer", "cache_peer api-1.internal.example parent 8080 "},
+		{proxies.KindCaddy, "../../examples/byoc/caddy.yaml", "shop.example.com", "reverse_proxy", "api-1.internal.example:8080"},
+		{proxies.KindApache, "../../examples/byoc/apache.yaml", "shop.example.com", "ProxyPass", "api-1.internal.example:8080"},
 	}
 	for _, c := range cases {
 		t.Run(string(c.kind), func(t *testing.T) {
+			t.Parallel() // each example waits on its own idle gaps
 			requireProxy(t, c.kind)
 			run := runBYOC(t, c.scenario)
 			if len(run.Cells) == 0 {
@@ -276,6 +281,55 @@ expect:
 			if !copied {
 				t.Errorf("%s: no change copies the errorfile into the container: %+v", cell.ID, cell.Config.Changes)
 			}
+		}
+	}
+}
+
+// TestBYOCContainerCaddyApache runs the Caddy and Apache examples' before
+// configurations in containers of the trixie image: the rewritten files
+// run there as on the host (Caddy's HOME is the container's own), and
+// both fail every POST with the race's evidence.
+func TestBYOCContainerCaddyApache(t *testing.T) {
+	requireEngine(t)
+	t.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	img, err := images.Build(t.Context(), "trixie")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := filepath.Abs("../../examples/byoc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scenario := filepath.Join(t.TempDir(), "container.yaml")
+	yaml := `name: byoc-container-caddy-apache
+timescale: 0.4
+base:
+  backend_keepalive: 5s
+  trials: 2
+  method: POST
+matrix:
+  proxy:
+    - {name: caddy, kind: caddy, runtime: container, version: "` + img.Versions["caddy"] + `", config: ` + ex + `/caddy/before/etc/caddy/Caddyfile, root: ` + ex + `/caddy/before, upstream: /api/*}
+    - {name: apache, kind: apache, runtime: container, version: "` + img.Versions["apache"] + `", config: ` + ex + `/apache/before/etc/apache2/apache2.conf, root: ` + ex + `/apache/before, upstream: /api/}
+expect:
+  - name: both fail every POST on the reused connection, with evidence
+    failure_rate: "==1"
+    attributed: "==1"
+    not_reused: "0"
+`
+	if err := os.WriteFile(scenario, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := runBYOC(t, scenario)
+	if len(run.Cells) != 2 {
+		t.Fatalf("%d cells, want 2", len(run.Cells))
+	}
+	for _, cell := range run.Cells {
+		if cell.Proxy["runtime"] != "container" || cell.Proxy["image_id"] == "" {
+			t.Errorf("%s: proxy facts %v, want a container with an image id", cell.ID, cell.Proxy)
+		}
+		if cell.Config == nil || cell.Config.Route.Path != "/api/" {
+			t.Errorf("%s: config facts %+v, want route /api/", cell.ID, cell.Config)
 		}
 	}
 }

@@ -80,7 +80,7 @@ func TestProbeUsage(t *testing.T) {
 		{[]string{"probe", "--samples", "0", "http://127.0.0.1:1/"}, "--samples 0"},
 		{[]string{"probe", "--max-wait", "10", "http://127.0.0.1:1/"}, "want a duration with a unit"},
 		{[]string{"probe", "--proxy", "nginx", "http://127.0.0.1:1/"}, "not both"},
-		{[]string{"probe", "--proxy", "caddy"}, `kind "caddy"`},
+		{[]string{"probe", "--proxy", "traefik"}, `kind "traefik"`},
 		{[]string{"probe", "--proxy-idle", "1s", "http://127.0.0.1:1/"}, "go with --proxy"},
 		{[]string{"probe", "--proxy-from", "go:x.conf"}, `kind "go"`},
 		{[]string{"probe", "--proxy", "haproxy", "--proxy-from", "nginx:x.conf"}, "name different proxies"},

@@ -171,3 +171,41 @@ func TestProxyFromBadConfigVarnishSquid(t *testing.T) {
 		})
 	}
 }
+
+// A Caddyfile caddy rejects, or a ProxyPass that is not named when there
+// are several, is a configuration error before any cell runs: exit 2 and
+// the user's file and line.
+func TestProxyFromBadConfigCaddyApache(t *testing.T) {
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "s.yaml")
+	require.NoError(t, os.WriteFile(sc, []byte("name: s\ntimescale: 0.01\nbase: {trials: 1}\n"), 0o644))
+	out := filepath.Join(dir, "out.jsonl")
+	t.Run("caddy", func(t *testing.T) {
+		requireProxy(t, proxies.KindCaddy)
+		root := filepath.Join(dir, "caddy")
+		require.NoError(t, os.CopyFS(root, os.DirFS("../../examples/byoc/caddy/before")))
+		site := filepath.Join(root, "etc/caddy/sites/shop.caddy")
+		b, err := os.ReadFile(site)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(site, []byte(strings.Replace(string(b), "keepalive 90s", "keepalive ninety", 1)), 0o644))
+		code, _, errb := runCLI(t, "run", sc, "--proxy-from", "caddy:"+filepath.Join(root, "etc/caddy/Caddyfile"), "--root", root, "--upstream", "/api/*", "-o", out)
+		assert.Equal(t, ExitUsage, code, errb)
+		assert.Contains(t, errb, "/etc/caddy/sites/shop.caddy:16 (rendered Caddyfile:")
+		assert.Contains(t, errb, `bad duration value 'ninety'`)
+		assert.NoFileExists(t, out)
+
+		code, _, errb = runCLI(t, "run", sc, "--proxy-from", "caddy:"+filepath.Join(root, "etc/caddy/Caddyfile"), "--root", root, "-o", out)
+		assert.Equal(t, ExitUsage, code, errb)
+		assert.Contains(t, errb, "5 reverse_proxy directives")
+		assert.Contains(t, errb, "shop.example.com,www.shop.example.com /api/* (/etc/caddy/sites/shop.caddy:13)")
+	})
+	t.Run("apache", func(t *testing.T) {
+		requireProxy(t, proxies.KindApache)
+		conf := "../../examples/byoc/apache/before/etc/apache2/apache2.conf"
+		code, _, errb := runCLI(t, "run", sc, "--proxy-from", "apache:"+conf, "--root", "../../examples/byoc/apache/before", "-o", out)
+		assert.Equal(t, ExitUsage, code, errb)
+		assert.Contains(t, errb, "4 ProxyPass directives")
+		assert.Contains(t, errb, "ProxyPass /api/ (VirtualHost *:443 at /etc/apache2/sites-enabled/shop-ssl.conf:1) at /etc/apache2/sites-enabled/shop-ssl.conf:16")
+		assert.NoFileExists(t, out)
+	})
+}

@@ -202,6 +202,9 @@ func (p *Proxy) exec(b *proxies.Bundle) error {
 	}
 	cmd := exec.Command(p.binary, b.Args...)
 	cmd.Dir = p.dir
+	if len(b.Env) > 0 {
+		cmd.Env = append(os.Environ(), b.Env...)
+	}
 	cmd.Stdout = outW
 	cmd.Stderr = errW
 	cmd.SysProcAttr = sysProcAttr()

@@ -56,7 +56,7 @@ func validate(ctx context.Context, a proxies.Adapter, spec proxies.Spec, o optio
 	if len(b.ValidateArgs) == 0 {
 		return "", errors.New("adapter has no validate arguments")
 	}
-	out, err := run(ctx, bin, b.ValidateArgs, dir)
+	out, err := run(ctx, bin, b.ValidateArgs, dir, b.Env...)
 	// A user's configuration is flattened into one file: say which of
 	// the user's files and lines a message is about.
 	out = b.MapMessage(out)
@@ -92,9 +92,12 @@ func readVersion(ctx context.Context, a proxies.Adapter, bin string) (string, er
 
 // run runs a short command in its own process group and returns its
 // combined output. When ctx ends, the whole group is killed.
-func run(ctx context.Context, bin string, args []string, dir string) (string, error) {
+func run(ctx context.Context, bin string, args []string, dir string, env ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = waitDelay

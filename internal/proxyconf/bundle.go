@@ -14,6 +14,7 @@ func (r *Result) Bundle(dir string) *proxies.Bundle {
 		Dirs:         r.Dirs,
 		Args:         r.Args,
 		ValidateArgs: r.ValidateArgs,
+		Env:          r.Env,
 		Route:        proxies.Route(r.Route),
 		Effective:    map[string]proxies.Setting{},
 		Origins:      r.Origins,

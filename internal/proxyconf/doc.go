@@ -1,6 +1,8 @@
-// Package proxyconf reads nginx and HAProxy configurations the way the
-// proxies do (nginx: tokens, blocks, includes with globs; HAProxy:
-// sections of lines, defaults sections), for the guard and the runner
+// Package proxyconf reads nginx, HAProxy, Caddy and Apache httpd
+// configurations the way the proxies do (nginx: tokens, blocks, includes
+// with globs; HAProxy: sections of lines, defaults sections; Caddy: a
+// Caddyfile's tokens, blocks, snippets and imports, or its JSON; Apache:
+// directives, sections, Define and Include), for the guard and the runner
 // alike, and rewrites a user's configuration so racelab can run it: the
 // upstream under test points at racelab's backend, every other address in
 // the file at a closed loopback port, listeners at loopback ports racelab

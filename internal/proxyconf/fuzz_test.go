@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -189,3 +190,148 @@ func FuzzRewriteSquid(f *testing.F) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// fuzzAddrs are the addresses a configuration names in address
+// positions, read with the parser (not the rewriter), and every
+// non-loopback IPv4 address anywhere in it.
+func fuzzAddrs(ds []*Directive, where func(d *Directive) []string) []string {
+	var out []string
+	var walk func(ds []*Directive)
+	walk = func(ds []*Directive) {
+		for _, d := range ds {
+			for _, a := range where(d) {
+				out = appendHost(out, a)
+			}
+			walk(d.Block)
+		}
+	}
+	walk(ds)
+	return out
+}
+
+// assertNoAddr fails when text holds a host of hosts or a non-loopback
+// IPv4 address of conf.
+func assertNoAddr(t *testing.T, conf, text string, hosts []string) {
+	t.Helper()
+	for _, m := range treeIPRE.FindAllString(conf, -1) {
+		if !strings.Contains(m, "/") && appendHost(nil, m) != nil {
+			hosts = append(hosts, m)
+		}
+	}
+	for _, h := range hosts {
+		if i := hostAt(text, h, 0); i >= 0 {
+			t.Fatalf("rewrite keeps %q of the file: ...%s...\n%s", h, text[max(0, i-40):min(len(text), i+len(h)+40)], text)
+		}
+	}
+}
+
+// dialRE finds the dial addresses of a Caddy JSON config.
+var dialRE = regexp.MustCompile(`"dial"\s*:\s*"([^"]*)"`)
+
+func FuzzRewriteCaddy(f *testing.F) {
+	seed(f, "testdata/caddy-root")
+	seed(f, "testdata/caddy-json")
+	f.Add("a.example.com {\n\treverse_proxy /api/* 10.1.1.1:80 b.internal.example:80 {\n\t\ttransport http {\n\t\t\tkeepalive 90s\n\t\t}\n\t}\n}\n")
+	f.Fuzz(func(t *testing.T, conf string) {
+		if len(conf) > fuzzLimit {
+			return
+		}
+		in := caddyInput(conf, "")
+		in.Timescale = 0.1
+		res, err := Rewrite(in)
+		if err != nil {
+			if !contains(err.Error(), "/etc/caddy/Caddyfile") {
+				t.Fatalf("error without the file: %v", err)
+			}
+			return
+		}
+		text := res.Files[CaddyConfigName]
+		if text == "" && res.Files[CaddyJSONConfigName] != "" {
+			text = res.Files[CaddyJSONConfigName]
+			if !contains(text, testListen) {
+				t.Fatalf("rewrite without racelab's listener:\n%s", text)
+			}
+		} else if !contains(text, "http://:18002 {") || !contains(text, "bind 127.0.0.1") {
+			t.Fatalf("rewrite without racelab's listener:\n%s", text)
+		}
+		if isCaddyJSON(in.Path, []byte(conf)) {
+			var hosts []string
+			for _, m := range dialRE.FindAllStringSubmatch(conf, -1) {
+				hosts = appendHost(hosts, m[1])
+			}
+			assertNoAddr(t, conf, res.Files[CaddyJSONConfigName], hosts)
+			return
+		}
+		p := &CaddyfileParser{FS: in.FS}
+		top, err := p.Parse(in.Path)
+		if err != nil {
+			t.Fatalf("the rewriter read what the parser refuses: %v", err)
+		}
+		hosts := fuzzAddrs(top, func(d *Directive) []string {
+			switch {
+			case caddyUpstreamDirectives[d.Name]:
+				_, ups := upstreamArgs(d)
+				return ups
+			case d.Name == "to":
+				return d.Args
+			}
+			return nil
+		})
+		if len(top) > 0 && top[0].Name == "" {
+			top = top[1:] // global options
+		}
+		for i, d := range top {
+			if i == 0 && !d.HasBlock {
+				for _, a := range siteAddrs(d) { // one site without braces
+					hosts = appendHost(hosts, a)
+				}
+				break
+			}
+			if d.HasBlock && !strings.HasPrefix(d.Name, "(") {
+				for _, a := range siteAddrs(d) {
+					hosts = appendHost(hosts, a)
+				}
+			}
+		}
+		assertNoAddr(t, conf, text, hosts)
+	})
+}
+
+func FuzzRewriteApache(f *testing.F) {
+	seed(f, "testdata/apache-debian")
+	f.Add("Listen 80\n<VirtualHost *:80>\n ServerName a.example.com\n ProxyPass /api/ http://10.1.1.1:8080/api/ ttl=60\n ProxyPassReverse /api/ http://10.1.1.1:8080/api/\n</VirtualHost>\n")
+	f.Fuzz(func(t *testing.T, conf string) {
+		if len(conf) > fuzzLimit {
+			return
+		}
+		in := apacheInput(conf, "")
+		in.Timescale = 0.1
+		res, err := Rewrite(in)
+		if err != nil {
+			if !contains(err.Error(), "/etc/apache2/apache2.conf") {
+				t.Fatalf("error without the file: %v", err)
+			}
+			return
+		}
+		text := res.Files[ApacheConfigName]
+		if !contains(text, "Listen "+testListen) {
+			t.Fatalf("rewrite without racelab's listener:\n%s", text)
+		}
+		p := &ApacheParser{FS: in.FS}
+		top, err := p.Parse(in.Path)
+		if err != nil {
+			t.Fatalf("the rewriter read what the parser refuses: %v", err)
+		}
+		hosts := fuzzAddrs(top, func(d *Directive) []string {
+			var out []string
+			for _, a := range d.Args {
+				switch n := lname(d); {
+				case strings.Contains(a, "://"), n == "servername", n == "serveralias", n == "listen", n == "virtualhost":
+					out = append(out, a)
+				}
+			}
+			return out
+		})
+		assertNoAddr(t, conf, text, hosts)
+	})
+}

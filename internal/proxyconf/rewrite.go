@@ -14,7 +14,7 @@ import (
 // Input is what Rewrite needs: the user's configuration, the upstream
 // under test, and the values racelab substitutes.
 type Input struct {
-	// Kind is "nginx", "haproxy", "varnish" or "squid".
+	// Kind is "nginx", "haproxy", "caddy", "apache", "varnish" or "squid".
 	Kind string
 	// Path is the main configuration file (HAProxy: a file or a
 	// directory of *.cfg files; Varnish: a VCL file, or a file with a
@@ -49,6 +49,8 @@ type Input struct {
 	// added), for HAProxy a log-format string in which
 	// RequestIDFetch stands for the request id.
 	LogFormat string
+	// ErrorLogFormat is, for Apache, racelab's ErrorLogFormat string.
+	ErrorLogFormat string
 	// RequestIDHeader is the header carrying racelab's request id.
 	RequestIDHeader string
 	// RunAsRoot says the proxy starts as root: nginx then keeps its
@@ -81,6 +83,9 @@ type Result struct {
 	Dirs []string
 	// Args run the proxy on the files; ValidateArgs check them.
 	Args, ValidateArgs []string
+	// Env is added to the proxy's environment ("KEY=value"), for the run
+	// and the check alike.
+	Env []string
 	// Changes are every change made to the user's configuration, in file
 	// order.
 	Changes []Change
@@ -176,12 +181,16 @@ func Rewrite(in Input) (*Result, error) {
 		res, err = rewriteNginx(in)
 	case "haproxy":
 		res, err = rewriteHAProxy(in)
+	case "caddy":
+		res, err = rewriteCaddy(in)
+	case "apache":
+		res, err = rewriteApache(in)
 	case "varnish":
 		res, err = rewriteVarnish(in)
 	case "squid":
 		res, err = rewriteSquid(in)
 	default:
-		err = fmt.Errorf("kind %q: want nginx, haproxy, varnish or squid", in.Kind)
+		err = fmt.Errorf("kind %q: want nginx, haproxy, caddy, apache, varnish or squid", in.Kind)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("rewrite %s: %w", in.Kind, err)

@@ -30,11 +30,14 @@ var fixtures = []fixture{
 	{"haproxy", "haproxy", "testdata/haproxy-root", "/etc/haproxy/haproxy.cfg", "api"},
 	{"varnish", "varnish", "testdata/varnish-root", "/etc/default/varnish", "api"},
 	{"squid", "squid", "testdata/squid-root", "/etc/squid/squid.conf", "api"},
+	{"caddy", "caddy", "testdata/caddy-root", "/etc/caddy/Caddyfile", "/api/*"},
+	{"apache-debian", "apache", "testdata/apache-debian", "/etc/apache2/apache2.conf", "/api/"},
+	{"caddy-json", "caddy", "testdata/caddy-json", "/etc/caddy/caddy.json", "/api/*"},
 }
 
 func (f fixture) input(dir string, scale float64) Input {
 	lf := `{"status":"$status","request_id":"$http_x_racelab_request_id"}`
-	ready := ""
+	ready, elf := "", ""
 	switch f.kind {
 	case "haproxy":
 		lf = "racelab-haproxy id=%{+Q}[" + RequestIDFetch + "] st=%ST"
@@ -42,10 +45,15 @@ func (f fixture) input(dir string, scale float64) Input {
 		lf = "racelab-squid id=%{X-Racelab-Request-Id}>h st=%>Hs"
 	case "varnish":
 		ready = "/racelab-ready"
+	case "caddy":
+		lf = "json"
+	case "apache":
+		lf = `racelab-apache id="%{X-Racelab-Request-Id}i" st=%>s`
+		elf = "racelab-apache-error [%l] [id %-{X-Racelab-Request-Id}i] %M"
 	}
 	return Input{Kind: f.kind, Path: filepath.Join(f.root, f.main), Root: f.root, Upstream: f.upstream,
 		Backend: testBackend, Closed: testClosed, Listen: testListen, Dir: dir, Timescale: scale,
-		LogFormat: lf, RequestIDHeader: "X-Racelab-Request-Id", RunAsRoot: os.Geteuid() == 0, ReadyPath: ready}
+		LogFormat: lf, ErrorLogFormat: elf, RequestIDHeader: "X-Racelab-Request-Id", RunAsRoot: os.Geteuid() == 0, ReadyPath: ready}
 }
 
 // report renders everything a rewrite returns, for golden files.
@@ -145,6 +153,9 @@ func addressTokens(t *testing.T, f fixture) []string {
 	}
 	if f.kind == "varnish" || f.kind == "squid" {
 		return treeAddrs(t, f.root)
+	}
+	if f.kind == "caddy" || f.kind == "apache" {
+		return treeHosts(t, f.root)
 	}
 	if f.kind == "nginx" {
 		top, err := ParseNginx(nil, filepath.Join(f.root, f.main), f.root)
@@ -345,7 +356,8 @@ func writeResult(t *testing.T, dir string, res *Result) {
 
 func TestRewriteValidates(t *testing.T) {
 	bins := map[string][2]string{"nginx": {"nginx", "nginx"}, "haproxy": {"haproxy", "haproxy"},
-		"varnish": {"varnishd", "varnish"}, "squid": {"squid", "squid"}}
+		"varnish": {"varnishd", "varnish"}, "squid": {"squid", "squid"},
+		"caddy": {"caddy", "caddy"}, "apache": {"apache2", "apache2"}}
 	for _, f := range fixtures {
 		t.Run(f.name, func(t *testing.T) {
 			bin := findBinary(t, bins[f.kind][0], bins[f.kind][1])
@@ -355,7 +367,9 @@ func TestRewriteValidates(t *testing.T) {
 				t.Fatal(err)
 			}
 			writeResult(t, dir, res)
-			out, err := exec.Command(bin, res.ValidateArgs...).CombinedOutput()
+			cmd := exec.Command(bin, res.ValidateArgs...)
+			cmd.Env = append(os.Environ(), res.Env...)
+			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("%s %q: %v\n%s", bin, res.ValidateArgs, err, out)
 			}
@@ -418,6 +432,10 @@ func TestRewriteEffective(t *testing.T) {
 			"first_byte_timeout": "30 @varnish:17", "connect_timeout": "3.5 @default"},
 		"squid": {"idle_timeout": "2 minutes @squid.conf:42", "retry": "forward_max_tries 10 @squid.conf:43",
 			"reuse": "on @default", "pool_size": "unlimited @default"},
+		"caddy": {"idle_timeout": "90s @shop.caddy:19", "pool_size": "16 @shop.caddy:20", "retry": "off @default",
+			"lb_policy": "round_robin @Caddyfile:22", "reuse": "pooled @default"},
+		"apache-debian": {"idle_timeout": "60s @shop-ssl.conf:16", "pool_size": "32 @shop-ssl.conf:16", "retry": "none @default",
+			"worker_retry": "10 @shop-ssl.conf:16", "reuse": "pooled @default"},
 	}
 	for _, f := range fixtures {
 		t.Run(f.name, func(t *testing.T) {

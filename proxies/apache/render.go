@@ -112,7 +112,11 @@ ProxyPass "/" "http://{{.Upstream}}/"{{if .Params}} {{.Params}}{{end}}
 // foreground or check the config (apache2 -t).
 func (Adapter) Render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
 	if spec.Config != nil {
-		return nil, fmt.Errorf("render apache: running a user's own Apache configuration is not supported yet")
+		b, err := renderUser(spec, dir)
+		if err != nil {
+			return nil, fmt.Errorf("render apache: %w", err)
+		}
+		return b, nil
 	}
 	b, err := render(spec, dir, os.Geteuid() == 0)
 	if err != nil {

@@ -140,7 +140,7 @@ func TestRenderErrors(t *testing.T) {
 		{"idle", func(s proxies.Spec) proxies.Spec { s.IdleTimeout = 48 * time.Hour; return s }, goldenDir, "longer than"},
 		{"relative dir", func(s proxies.Spec) proxies.Spec { return s }, "run/apache", "absolute path"},
 		{"quote in dir", func(s proxies.Spec) proxies.Spec { return s }, `/tmp/a"b`, "cannot appear"},
-		{"user config", func(s proxies.Spec) proxies.Spec { s.Config = &proxies.UserConfig{Path: "/x"}; return s }, goldenDir, "not supported"},
+		{"user config", func(s proxies.Spec) proxies.Spec { s.Config = &proxies.UserConfig{Path: "/nonexistent/x"}; return s }, goldenDir, "/nonexistent/x"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Adapter{}.Render(tc.spec(good), tc.dir)

@@ -50,7 +50,11 @@ const (
 // so nothing outside dir is written by racelab's config.
 func (Adapter) Render(spec proxies.Spec, dir string) (*proxies.Bundle, error) {
 	if spec.Config != nil {
-		return nil, fmt.Errorf("render caddy: running a user's own Caddy configuration is not supported yet")
+		b, err := renderUser(spec, dir)
+		if err != nil {
+			return nil, fmt.Errorf("render caddy: %w", err)
+		}
+		return b, nil
 	}
 	b, err := render(spec, dir)
 	if err != nil {

@@ -168,7 +168,7 @@ func TestRenderErrors(t *testing.T) {
 		{"retry", func(s proxies.Spec) proxies.Spec { s.Retry = "sometimes"; return s }, goldenDir, "retry"},
 		{"idle", func(s proxies.Spec) proxies.Spec { s.IdleTimeout = 48 * time.Hour; return s }, goldenDir, "idle timeout 48h0m0s: longer than"},
 		{"relative dir", func(s proxies.Spec) proxies.Spec { return s }, "run/caddy", "absolute path"},
-		{"user config", func(s proxies.Spec) proxies.Spec { s.Config = &proxies.UserConfig{Path: "/x"}; return s }, goldenDir, "not supported"},
+		{"user config", func(s proxies.Spec) proxies.Spec { s.Config = &proxies.UserConfig{Path: "/nonexistent/x"}; return s }, goldenDir, "/nonexistent/x"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Adapter{}.Render(tc.spec(good), tc.dir)
