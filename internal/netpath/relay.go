@@ -14,15 +14,11 @@ import (
 const (
 	// ChunkSize is the largest chunk one read takes.
 	ChunkSize = 32 << 10
-	// MaxQueued is how many chunks one direction holds before its reader
-	// waits for the writer.
+	// MaxQueued is how many chunks one direction holds before its source
+	// is read no more until it drains.
 	MaxQueued = 64
 	// DialTimeout bounds the relay's connect to its target.
 	DialTimeout = 5 * time.Second
-	// resetProbe is how long after a write into a connection whose far
-	// end had sent FIN the relay watches for the far end's kernel to
-	// answer with RST (on loopback it answers within microseconds).
-	resetProbe = 10 * time.Millisecond
 )
 
 // Config is the path's shape. The zero value is a path with no delay.

@@ -14,7 +14,7 @@ func apacheInput(conf, upstream string) Input {
 }
 
 func TestRewriteApacheRoutes(t *testing.T) {
-	f := fixtures[3]
+	f := fixtureNamed(t, "apache-debian")
 	tests := []struct {
 		upstream, path, upPath string
 		backendIn              string // the directive that must name the backend

@@ -55,7 +55,7 @@ func caddyInput(conf, upstream string) Input {
 }
 
 func TestRewriteCaddyRoutes(t *testing.T) {
-	f := fixtures[2]
+	f := fixtureNamed(t, "caddy")
 	tests := []struct {
 		upstream, path, upPath, source string
 	}{
@@ -160,7 +160,7 @@ func TestRewriteCaddyScalesDefaultKeepalive(t *testing.T) {
 // Caddy's native JSON config is rewritten as the Caddyfile is, with
 // positions from the JSON's own lines.
 func TestRewriteCaddyJSON(t *testing.T) {
-	f := fixtures[4]
+	f := fixtureNamed(t, "caddy-json")
 	res, err := Rewrite(f.input(goldenDir, 0.1))
 	if err != nil {
 		t.Fatal(err)

@@ -459,3 +459,15 @@ func TestRewriteEffective(t *testing.T) {
 		})
 	}
 }
+
+// fixtureNamed is the fixture of that name.
+func fixtureNamed(t *testing.T, name string) fixture {
+	t.Helper()
+	for _, f := range fixtures {
+		if f.name == name {
+			return f
+		}
+	}
+	t.Fatalf("no fixture %q", name)
+	return fixture{}
+}
