@@ -87,11 +87,11 @@ fuzzlog=$(mktemp)
 RACELAB_FUZZ_WORKERS=1 nice -n 19 scripts/fuzz.sh "${RACELAB_FUZZTIME:-2s}" >"$fuzzlog" 2>&1 &
 fuzzpid=$!
 testrc=0
-# Four parallel tests per package, not GOMAXPROCS' two: the long tests
-# (the version ladder, the behaviour table, the built-in scenarios) wait on
-# idle gaps, timers and container starts, and use little CPU (the ladder:
-# 4 s of CPU in 74 s).
-go test -race -count=1 -timeout 20m -parallel 4 ./... || testrc=$?
+# The default parallelism (two tests per package on two cores): with four,
+# the scaled timings of the proxy tests measured the machine's load instead
+# (Varnish cells missed their start timeout while gcc compiled their VCL,
+# fix cells saw late timers).
+go test -race -count=1 -timeout 20m ./... || testrc=$?
 if [ -n "$imagepid" ]; then
 	imagerc=0
 	wait "$imagepid" || imagerc=$?

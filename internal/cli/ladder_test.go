@@ -45,7 +45,7 @@ func TestVersionLadder(t *testing.T) {
 	// their own run's containers (by run id or owner PID), never all.
 	t.Parallel()
 	requireEngine(t, "bookworm", "trixie", "sid")
-	code, out, errOut := runCLI(t, "run", "version-ladder", "--quiet", "--parallel", "8", "-o", filepath.Join(t.TempDir(), "ladder.jsonl"))
+	code, out, errOut := runCLI(t, "run", "version-ladder", "--quiet", "--parallel", "4", "-o", filepath.Join(t.TempDir(), "ladder.jsonl"))
 	if code != ExitOK {
 		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
 	}
