@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/racelab/racelab/internal/proxyconf"
 )
 
 // Varnish's and Squid's own defaults for the upstream idle timeout.
@@ -131,12 +133,6 @@ func varnishSeconds(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// squidUnits are the time units squid.conf takes for a time_t setting.
-var squidUnits = map[string]time.Duration{
-	"second": time.Second, "minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour,
-	"week": 7 * 24 * time.Hour, "fortnight": 14 * 24 * time.Hour,
-}
-
 // readSquid reads Squid's upstream idle timeout from squid.conf:
 // server_idle_pconn_timeout (the last line wins, as in Squid), Squid's
 // default one minute when absent, off with server_persistent_connections
@@ -196,25 +192,8 @@ func parseSquid(src string, data []byte) ([]Value, error) {
 // squidDuration reads a squid.conf time value: a number and a unit
 // (second, minute, hour, day, week, fortnight; plural too). Squid reads a
 // bare number as seconds with a warning; the guard does too, and says so
-// only through the explanation.
+// only through the explanation. The reading is proxyconf's, which the run
+// of a user's squid.conf uses too.
 func squidDuration(f []string) (time.Duration, error) {
-	if len(f) == 0 || len(f) > 2 {
-		return 0, fmt.Errorf("want a number and a unit, like 1 minute")
-	}
-	n, err := strconv.ParseFloat(f[0], 64)
-	if err != nil || n < 0 || n > 1e9 {
-		return 0, fmt.Errorf("want a number and a unit, like 1 minute")
-	}
-	unit := time.Second
-	if len(f) == 2 {
-		u, ok := squidUnits[strings.TrimSuffix(strings.ToLower(f[1]), "s")]
-		if !ok {
-			return 0, fmt.Errorf("unit %q: want second, minute, hour, day, week or fortnight", f[1])
-		}
-		unit = u
-	}
-	if n*float64(unit) > float64(maxDuration) {
-		return 0, fmt.Errorf("longer than a century")
-	}
-	return time.Duration(n * float64(unit)), nil
+	return proxyconf.ParseSquidTime(strings.Join(f, " "))
 }

@@ -108,14 +108,18 @@ func (p *squidParser) parse(file string, depth int) ([]squidLine, error) {
 	return out, nil
 }
 
-// squidUnits are the time units squid.conf takes.
+// squidTimeUnits are the time units squid.conf takes for a setting kept
+// in whole seconds (time_t), as the idle timeouts are: Squid refuses a
+// smaller unit there ("the minimal unit is second").
 var squidTimeUnits = map[string]time.Duration{
 	"second": time.Second, "minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour,
-	"week": 7 * 24 * time.Hour, "fortnight": 14 * 24 * time.Hour, "msec": time.Millisecond, "millisecond": time.Millisecond,
+	"week": 7 * 24 * time.Hour, "fortnight": 14 * 24 * time.Hour,
 }
 
-// ParseSquidTime reads a squid.conf time value: a number and a unit
-// ("2 minutes", "30 seconds"); a bare number is seconds, as Squid reads it.
+// ParseSquidTime reads a squid.conf time value of a whole-second setting
+// (server_idle_pconn_timeout, client_idle_pconn_timeout): a number and a
+// unit ("2 minutes", "30 seconds"); a bare number is seconds, as Squid
+// reads it. The guard and the run of a user's squid.conf both read it so.
 func ParseSquidTime(s string) (time.Duration, error) {
 	f := strings.Fields(s)
 	if len(f) == 0 || len(f) > 2 {
