@@ -41,11 +41,12 @@ func requireEngine(t *testing.T, suites ...string) {
 // containers from images built here, with explicit and default configs,
 // and names every behaviour that changed between versions.
 func TestVersionLadder(t *testing.T) {
-	// Parallel: the tests that check that nothing is left behind check
-	// their own run's containers (by run id or owner PID), never all.
-	t.Parallel()
+	// Not parallel, and two cells at once: the ladder compares exact
+	// outcome counts across versions, and beside the other tests a loaded
+	// machine changed one (a Caddy 2.6 victim not reused). The tests that
+	// check nothing is left behind check only their own containers.
 	requireEngine(t, "bookworm", "trixie", "sid")
-	code, out, errOut := runCLI(t, "run", "version-ladder", "--quiet", "--parallel", "4", "-o", filepath.Join(t.TempDir(), "ladder.jsonl"))
+	code, out, errOut := runCLI(t, "run", "version-ladder", "--quiet", "-o", filepath.Join(t.TempDir(), "ladder.jsonl"))
 	if code != ExitOK {
 		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
 	}
