@@ -23,6 +23,7 @@ need_packages nginx nginx-light haproxy haproxy debootstrap debootstrap chromium
 # only checks them.
 imagelog=$(mktemp)
 imagepid=
+bindir=
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
 	bindir=$(mktemp -d)
 	go build -o "$bindir/racelab" ./cmd/racelab
@@ -35,6 +36,10 @@ stop_images() {
 	if [ -n "$imagepid" ]; then
 		kill -TERM "$imagepid" 2>/dev/null || true
 		wait "$imagepid" 2>/dev/null || true
+	fi
+	rm -f "$imagelog"
+	if [ -n "$bindir" ]; then
+		rm -rf "$bindir"
 	fi
 }
 trap stop_images EXIT

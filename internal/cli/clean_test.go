@@ -328,8 +328,9 @@ func TestKillNineLeavesNothing(t *testing.T) {
 				// groups (a helper in a session of its own, as Squid's
 				// pinger was): every descendant of racelab but the keeper,
 				// which is checked on its own below.
+				keeper := keeperOf(t, pid)
 				for _, d := range descendants(pid) {
-					if d != keeperOf(t, pid) && !slices.Contains(procs, d) {
+					if d != keeper && !slices.Contains(procs, d) {
 						procs = append(procs, d)
 					}
 				}

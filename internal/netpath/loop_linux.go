@@ -3,11 +3,11 @@
 package netpath
 
 import (
+	"encoding/binary"
 	"errors"
 	"net"
 	"runtime"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -254,8 +254,9 @@ func arrived(now time.Time, oob []byte) time.Time {
 		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_TIMESTAMPNS || len(m.Data) < 16 {
 			continue
 		}
-		ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
-		age := now.Sub(time.Unix(ts.Unix()))
+		sec := int64(binary.NativeEndian.Uint64(m.Data[0:8]))
+		nsec := int64(binary.NativeEndian.Uint64(m.Data[8:16]))
+		age := now.Sub(time.Unix(sec, nsec))
 		if age < 0 || age > time.Second {
 			return now
 		}
