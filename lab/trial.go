@@ -158,26 +158,9 @@ func (cr *cellRun) trial(ctx context.Context, seq int, rng *rand.Rand) (results.
 	if ctx.Err() != nil {
 		return rec, ctx.Err()
 	}
-	// Let the backend's view of the victim settle: the close that raced
-	// the request is recorded by the backend's goroutine, which may run a
-	// moment after the proxy answered.
-	settle := time.Now().Add(cr.cfg.settle)
-	var pooledClose *backends.Event
-	for {
-		if pooled != 0 {
-			for _, e := range cr.rec.ForConn(pooled) {
-				if e.Kind == backends.EventClose {
-					e := e
-					pooledClose = &e
-				}
-			}
-		}
-		if pooledClose != nil || !time.Now().Before(settle) || resp.Status == 200 {
-			break
-		}
-		if err := sleepCtx(ctx, time.Millisecond); err != nil {
-			return rec, err
-		}
+	pooledClose, err := cr.settlePooledClose(ctx, pooled, rec.RequestID, resp.Status)
+	if err != nil {
+		return rec, err
 	}
 	v := classify(observation{
 		resp: resp, events: cr.victimEvents(rec.RequestID), pooled: pooled,
@@ -282,6 +265,66 @@ func (cr *cellRun) waitEvent(ctx context.Context, from int, match func(backends.
 // victimEvents are the backend's events for the victim's request id plus
 // the close of every connection it arrived on: a fault's close names the
 // connection, and the victim's request event names both.
+// settlePooledClose returns the backend's record of the pooled
+// connection's close, once the backend's view of the victim has settled:
+// the close that raced the request, or that the proxy made as it retired
+// the pooled connection and opened another, is recorded by that
+// connection's goroutine, which may run a moment after the proxy
+// answered. A 200 that came over the pooled connection needs no close; a
+// 200 that came over another one has one (the proxy retired the pooled
+// connection) or none (the proxy kept it open: not_reused), and a loaded
+// machine can run that goroutine well after the answer, so the wait is
+// longer then. It returns nil when there is no close to wait for.
+func (cr *cellRun) settlePooledClose(ctx context.Context, pooled uint64, id string, status int) (*backends.Event, error) {
+	wait := cr.cfg.settle
+	if status == http.StatusOK {
+		wait = max(wait, reuseSettle)
+	}
+	settle := time.Now().Add(wait)
+	for {
+		var pooledClose *backends.Event
+		if pooled != 0 {
+			for _, e := range cr.rec.ForConn(pooled) {
+				if e.Kind == backends.EventClose {
+					e := e
+					pooledClose = &e
+				}
+			}
+		}
+		if pooledClose != nil || !time.Now().Before(settle) || (status == http.StatusOK && cr.onConn(id, pooled)) {
+			return pooledClose, nil
+		}
+		if err := sleepCtx(ctx, time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// reuseSettle bounds the wait for the pooled connection's close after a
+// victim answered 200 on another connection: long enough for a goroutine
+// a loaded machine (the race detector, a parallel test run) runs late.
+const reuseSettle = 250 * time.Millisecond
+
+// onConn reports whether request id reached the backend on connection
+// conn (or nothing is known to tell otherwise: no pooled connection, or
+// the request never arrived).
+func (cr *cellRun) onConn(id string, conn uint64) bool {
+	if conn == 0 {
+		return true
+	}
+	arrived := false
+	for _, e := range cr.rec.ForRequest(id) {
+		if e.Kind != backends.EventRequest {
+			continue
+		}
+		if e.ConnID == conn {
+			return true
+		}
+		arrived = true
+	}
+	return !arrived
+}
+
 func (cr *cellRun) victimEvents(id string) []backends.Event {
 	evs := cr.rec.ForRequest(id)
 	seen := map[uint64]bool{}

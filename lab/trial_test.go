@@ -69,3 +69,61 @@ func TestEvidenceBarrierOnHAProxy(t *testing.T) {
 		})
 	}
 }
+
+// A victim answered 200 over a new connection, with the pooled one's close
+// recorded only later (the proxy retired it lazily as the request came, and
+// the backend goroutine that reads its FIN ran late on a loaded machine):
+// the trial waits for that close instead of reading its absence as a proxy
+// that kept the pooled connection open (not_reused). A 200 over the pooled
+// connection itself waits for nothing.
+func TestSettleWaitsForTheRetiredPooledClose(t *testing.T) {
+	newRun := func() *cellRun {
+		return &cellRun{rec: backends.NewRecorder(), cfg: &config{settle: DefaultSettle}}
+	}
+	late := 60 * time.Millisecond
+	if late <= DefaultSettle || late >= reuseSettle {
+		t.Fatalf("the close must come after the settle time and within the reuse settle time")
+	}
+
+	cr := newRun()
+	cr.rec.Observe(backends.Event{Kind: backends.EventRequest, ConnID: 2, RequestID: "v", Time: time.Now()})
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		time.Sleep(late)
+		cr.rec.Observe(backends.Event{Kind: backends.EventClose, ConnID: 1, Closer: backends.CloserPeer, Time: time.Now()})
+	}()
+	pc, err := cr.settlePooledClose(t.Context(), 1, "v", 200)
+	<-closed
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc == nil || pc.ConnID != 1 {
+		t.Fatalf("pooled close %+v, want conn 1's close, recorded %v after the answer", pc, late)
+	}
+
+	cr = newRun()
+	cr.rec.Observe(backends.Event{Kind: backends.EventRequest, ConnID: 1, RequestID: "v", Time: time.Now()})
+	// No wait at all: a canceled context is never looked at.
+	done, cancel := context.WithCancel(t.Context())
+	cancel()
+	pc, err = cr.settlePooledClose(done, 1, "v", 200)
+	if err != nil || pc != nil {
+		t.Fatalf("a 200 over the pooled connection: close %+v, err %v; want none, at once", pc, err)
+	}
+	if _, err := cr.settlePooledClose(done, 1, "v", 502); err == nil {
+		t.Fatal("a 502 with no close recorded did not wait for one")
+	}
+
+	// Kept open: the wait ends at its bound with no close.
+	cr = newRun()
+	cr.rec.Observe(backends.Event{Kind: backends.EventRequest, ConnID: 2, RequestID: "v", Time: time.Now()})
+	began := time.Now()
+	pc, err = cr.settlePooledClose(t.Context(), 1, "v", 200)
+	if err != nil || pc != nil {
+		t.Fatalf("pooled close %+v, err %v: want none", pc, err)
+	}
+	if waited := time.Since(began); waited < reuseSettle {
+		t.Errorf("gave up on the pooled close after %v, want %v", waited, reuseSettle)
+	}
+}

@@ -2,6 +2,7 @@ package apache_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -116,7 +117,13 @@ expect:
 	for _, c := range rep.Cells {
 		s := c.Summary()
 		require.NotContains(t, s.Note, "whole seconds", s.Cell)
-		require.Zero(t, s.Counts[results.NotReused]+s.Failures, s.Cell)
+		var why []string
+		for _, r := range c.Records() {
+			if r.Outcome != results.OK {
+				why = append(why, fmt.Sprintf("%s: %s (%s)", r.RequestID, r.Outcome, r.Attribution))
+			}
+		}
+		require.Zero(t, s.Counts[results.NotReused]+s.Failures, "%s: %s", s.Cell, strings.Join(why, "; "))
 	}
 }
 
