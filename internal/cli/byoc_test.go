@@ -290,8 +290,8 @@ expect:
 // run there as on the host (Caddy's HOME is the container's own), and
 // both fail every POST with the race's evidence.
 func TestBYOCContainerCaddyApache(t *testing.T) {
+	t.Parallel()
 	requireEngine(t)
-	t.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	img, err := images.Build(t.Context(), "trixie")
 	if err != nil {
 		t.Fatal(err)

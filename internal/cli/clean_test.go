@@ -67,14 +67,22 @@ func startRacelab(t *testing.T, tmp string, args ...string) *exec.Cmd {
 // temporary directory is tmp, and returns its exit code and output.
 func cleanIn(t *testing.T, tmp string, args ...string) (int, string, string) {
 	t.Helper()
-	data, err := json.Marshal(append([]string{"clean"}, args...))
+	return racelabChild(t, time.Minute, []string{"TMPDIR=" + tmp}, append([]string{"clean"}, args...)...)
+}
+
+// racelabChild runs racelab with args in a child process with env added
+// to this process's environment (a later entry wins), so a parallel test
+// can change what racelab sees, and returns its exit code and output.
+func racelabChild(t *testing.T, limit time.Duration, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	data, err := json.Marshal(args)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestRacelabChild$")
-	cmd.Env = append(os.Environ(), envChildArgs+"="+string(data), "TMPDIR="+tmp)
+	cmd.Env = append(append(os.Environ(), envChildArgs+"="+string(data)), env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err = cmd.Run()

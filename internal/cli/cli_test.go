@@ -142,8 +142,8 @@ func TestDemoOnNginx(t *testing.T) {
 // With nginx absent from PATH the demo runs on the embedded proxy and says
 // how to install nginx.
 func TestDemoWithoutNginx(t *testing.T) {
-	t.Setenv("PATH", t.TempDir())
-	code, out, errOut := runCLI(t, "demo", "-o", filepath.Join(t.TempDir(), "demo.jsonl"), "--quiet")
+	t.Parallel()
+	code, out, errOut := racelabChild(t, 5*time.Minute, []string{"PATH=" + t.TempDir()}, "demo", "-o", filepath.Join(t.TempDir(), "demo.jsonl"), "--quiet")
 	if code != ExitOK {
 		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
 	}
