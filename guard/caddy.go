@@ -2,12 +2,14 @@ package guard
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/racelab/racelab/internal/proxyconf"
 )
 
 // caddyIdleDefault is Caddy's upstream keep-alive idle timeout when the
@@ -30,7 +32,7 @@ func readCaddy(c *readConfig, path string) ([]Value, error) {
 	if json.Unmarshal(data, &probe) == nil {
 		vals, err = parseCaddyJSON(name, data)
 	} else {
-		vals, err = parseCaddyfile(name, data)
+		vals, err = parseCaddyfile(c, path, data)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read caddy: %w", err)
@@ -85,53 +87,52 @@ func caddyKeepalive(v Value, setting, pos string) (Value, error) {
 	return v, nil
 }
 
-// caddyNode is one line of a Caddyfile with its block.
-type caddyNode struct {
-	args     []string
-	line     int
-	children []*caddyNode
-}
-
-// parseCaddyfile reads a Caddyfile's reverse_proxy directives.
-func parseCaddyfile(name string, data []byte) ([]Value, error) {
-	top, err := caddyTree(name, data)
+// parseCaddyfile reads a Caddyfile's reverse_proxy directives, with the
+// runner's parser: what it imports (snippets, files and globs, absolute
+// paths under the root) is read where it is imported, and each value's
+// source is the file and line that set it. Standard input imports no
+// files.
+func parseCaddyfile(c *readConfig, path string, data []byte) ([]Value, error) {
+	fsys := c.fs
+	if path == "-" {
+		path, fsys = display(path), oneFile{name: display(path), data: data}
+	}
+	p := &proxyconf.CaddyfileParser{FS: fsys, Root: c.root}
+	top, err := p.Parse(path)
 	if err != nil {
 		return nil, err
 	}
-	snippet := func(n *caddyNode) bool {
-		return strings.HasPrefix(n.args[0], "(") && strings.HasSuffix(n.args[0], ")")
-	}
-	var sites []*caddyNode
+	var sites []*proxyconf.Directive
 	rest := top
-	if len(rest) > 0 && len(rest[0].args) == 0 {
+	if len(rest) > 0 && rest[0].Name == "" && rest[0].HasBlock {
 		rest = rest[1:] // the global options block
 	}
-	if len(rest) > 0 && rest[0].children == nil {
+	if len(rest) > 0 && !rest[0].HasBlock {
 		// One site without braces: its address, then its directives.
-		sites = append(sites, &caddyNode{args: rest[0].args, line: rest[0].line, children: rest[1:]})
+		sites = append(sites, &proxyconf.Directive{Name: rest[0].Name, Args: rest[0].Args, File: rest[0].File, Line: rest[0].Line, HasBlock: true, Block: rest[1:]})
 	} else {
 		for _, n := range rest {
-			if n.children != nil && len(n.args) > 0 && !snippet(n) {
+			if n.HasBlock && n.Name != "" {
 				sites = append(sites, n)
 			}
 		}
 	}
 	var vals []Value
 	for _, site := range sites {
-		for _, rp := range findCaddy(site.children, "reverse_proxy") {
-			v := Value{Source: fmt.Sprintf("%s:%d", name, rp.line),
-				Name: "site " + strings.Join(site.args, " ") + " reverse_proxy " + strings.Join(caddyUpstreams(rp), " ")}
+		for _, rp := range findCaddy(site.Block, "reverse_proxy") {
+			v := Value{Source: caddyPos(c, rp),
+				Name: "site " + strings.Join(append([]string{site.Name}, site.Args...), " ") + " reverse_proxy " + strings.Join(caddyUpstreams(rp), " ")}
 			setting, pos := "", ""
 			http := true
-			for _, ch := range rp.children {
-				if len(ch.args) >= 2 && ch.args[0] == "transport" {
-					http = ch.args[1] == "http"
-					for _, t := range ch.children {
-						if len(t.args) >= 1 && t.args[0] == "keepalive" {
-							if len(t.args) != 2 {
-								return nil, fmt.Errorf("%s:%d: keepalive takes one argument", name, t.line)
+			for _, ch := range rp.Block {
+				if ch.Name == "transport" && len(ch.Args) >= 1 {
+					http = ch.Args[0] == "http"
+					for _, t := range ch.Block {
+						if t.Name == "keepalive" {
+							if len(t.Args) != 1 {
+								return nil, fmt.Errorf("%s: keepalive takes one argument", caddyPos(c, t))
 							}
-							setting, pos = t.args[1], fmt.Sprintf("%s:%d", name, t.line)
+							setting, pos = t.Args[0], caddyPos(c, t)
 						}
 					}
 				}
@@ -151,119 +152,64 @@ func parseCaddyfile(name string, data []byte) ([]Value, error) {
 
 // caddyUpstreams lists a reverse_proxy's upstreams: its arguments
 // (a matcher first is skipped) and its to lines.
-func caddyUpstreams(rp *caddyNode) []string {
+func caddyUpstreams(rp *proxyconf.Directive) []string {
 	var ups []string
-	for _, a := range rp.args[1:] {
+	for _, a := range rp.Args {
 		if a == "{" || strings.HasPrefix(a, "@") || strings.HasPrefix(a, "/") || a == "*" {
 			continue
 		}
 		ups = append(ups, a)
 	}
-	for _, ch := range rp.children {
-		if len(ch.args) > 1 && ch.args[0] == "to" {
-			ups = append(ups, ch.args[1:]...)
+	for _, ch := range rp.Block {
+		if ch.Name == "to" {
+			ups = append(ups, ch.Args...)
 		}
 	}
 	return ups
 }
 
+// caddyPos is a directive's file:line, the file as the user named it
+// (outside the root, when one is given).
+func caddyPos(c *readConfig, d *proxyconf.Directive) string {
+	file := d.File
+	if c.root != "" {
+		if rel, ok := strings.CutPrefix(file, filepath.Clean(c.root)); ok && strings.HasPrefix(rel, "/") {
+			file = rel
+		}
+	}
+	return fmt.Sprintf("%s:%d", file, d.Line)
+}
+
+// oneFile is a file system holding one file (standard input's text): it
+// has nothing to import.
+type oneFile struct {
+	name string
+	data []byte
+}
+
+func (f oneFile) ReadFile(name string) ([]byte, error) {
+	if name == f.name {
+		return f.data, nil
+	}
+	return nil, fmt.Errorf("%s: %s imports %s: a Caddyfile read from standard input imports no files", name, f.name, name)
+}
+
+func (f oneFile) Glob(string) ([]string, error) { return nil, nil }
+
+func (f oneFile) IsDir(string) bool { return false }
+
 // findCaddy finds the nodes named directive at any depth (inside route,
 // handle and matcher blocks too).
-func findCaddy(nodes []*caddyNode, directive string) []*caddyNode {
-	var out []*caddyNode
+func findCaddy(nodes []*proxyconf.Directive, directive string) []*proxyconf.Directive {
+	var out []*proxyconf.Directive
 	for _, n := range nodes {
-		if len(n.args) > 0 && n.args[0] == directive {
+		if n.Name == directive {
 			out = append(out, n)
 			continue
 		}
-		out = append(out, findCaddy(n.children, directive)...)
+		out = append(out, findCaddy(n.Block, directive)...)
 	}
 	return out
-}
-
-// caddyTree tokenizes a Caddyfile into lines and blocks: a line whose
-// last token is a lone "{" opens a block that a lone "}" closes; quotes
-// and backquotes group, # starts a comment at the start of a token, and
-// a trailing backslash continues a line.
-func caddyTree(name string, data []byte) ([]*caddyNode, error) {
-	root := &caddyNode{}
-	stack := []*caddyNode{root}
-	lines := strings.Split(string(data), "\n")
-	for i := 0; i < len(lines); i++ {
-		lineNo := i + 1
-		line := strings.TrimRight(lines[i], "\r")
-		for strings.HasSuffix(line, `\`) && i+1 < len(lines) {
-			i++
-			line = strings.TrimSuffix(line, `\`) + " " + strings.TrimRight(lines[i], "\r")
-		}
-		toks, err := caddyTokens(line)
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, lineNo, err)
-		}
-		for len(toks) > 0 {
-			parent := stack[len(stack)-1]
-			if toks[0] == "}" {
-				if len(stack) == 1 {
-					return nil, fmt.Errorf("%s:%d: unexpected }", name, lineNo)
-				}
-				stack = stack[:len(stack)-1]
-				toks = toks[1:]
-				continue
-			}
-			n := &caddyNode{line: lineNo}
-			j := 0
-			for j < len(toks) && toks[j] != "{" && toks[j] != "}" {
-				j++
-			}
-			n.args = toks[:j]
-			parent.children = append(parent.children, n)
-			toks = toks[j:]
-			if len(toks) > 0 && toks[0] == "{" {
-				n.children = []*caddyNode{}
-				stack = append(stack, n)
-				toks = toks[1:]
-			}
-		}
-	}
-	if len(stack) > 1 {
-		return nil, fmt.Errorf("%s:%d: block not closed", name, stack[len(stack)-1].line)
-	}
-	return root.children, nil
-}
-
-// caddyTokens splits one line into tokens.
-func caddyTokens(line string) ([]string, error) {
-	var toks []string
-	var cur strings.Builder
-	in := false
-	for i := 0; i < len(line); i++ {
-		ch := line[i]
-		switch {
-		case (ch == '"' || ch == '`') && !in:
-			end := strings.IndexByte(line[i+1:], ch)
-			if end < 0 {
-				return nil, errors.New("unterminated quote")
-			}
-			cur.WriteString(line[i+1 : i+1+end])
-			i += end + 1
-			in = true
-		case ch == ' ' || ch == '\t':
-			if in {
-				toks = append(toks, cur.String())
-				cur.Reset()
-				in = false
-			}
-		case ch == '#' && !in:
-			return toks, nil
-		default:
-			cur.WriteByte(ch)
-			in = true
-		}
-	}
-	if in {
-		toks = append(toks, cur.String())
-	}
-	return toks, nil
 }
 
 // parseCaddyJSON reads the reverse_proxy handlers of Caddy's native JSON

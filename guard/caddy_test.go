@@ -125,3 +125,35 @@ IncludeOptional sites-enabled/*.conf
 	_, err = ReadProxy("apache:/a.conf", withFS(memFS{"/a.conf": "KeepAlive On\n"}))
 	require.ErrorContains(t, err, "no ProxyPass or BalancerMember")
 }
+
+// The guard reads a Caddyfile as racelab's runner does: snippets and
+// imported files (globs, absolute paths under the root) are read where
+// they are imported, and a value's source is the file and line that set
+// it.
+func TestReadCaddyfileImports(t *testing.T) {
+	fs := memFS{
+		"/tree/etc/caddy/Caddyfile": "(pool) {\n\ttransport http {\n\t\tkeepalive {args[0]}\n\t}\n}\nimport /etc/caddy/sites/*.caddy\n",
+		"/tree/etc/caddy/sites/api.caddy": "api.example.com {\n\treverse_proxy app:3000 {\n\t\timport pool 4s\n\t}\n}\n",
+		"/tree/etc/caddy/sites/web.caddy": "web.example.com {\n\treverse_proxy static:8080 {\n\t\ttransport http {\n\t\t\tkeepalive 90s\n\t\t}\n\t}\n}\n",
+	}
+	vals, err := ReadProxy("caddy:/tree/etc/caddy/Caddyfile", withFS(fs), WithRoot("/tree"))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{
+		"site api.example.com reverse_proxy app:3000":    "4000ms",
+		"site web.example.com reverse_proxy static:8080": "90000ms",
+	}, durations(vals))
+	for _, v := range vals {
+		switch v.Name {
+		case "site api.example.com reverse_proxy app:3000":
+			// The snippet's keepalive line, imported into api.caddy.
+			assert.Equal(t, "/etc/caddy/Caddyfile:3", v.Source)
+		default:
+			assert.Equal(t, "/etc/caddy/sites/web.caddy:4", v.Source)
+		}
+	}
+
+	_, err = ReadProxy("caddy:-", WithInput(strings.NewReader("import sites/*.caddy\n:80 {\n\treverse_proxy a:1\n}\n")))
+	require.NoError(t, err, "a glob that matches nothing imports nothing")
+	_, err = ReadProxy("caddy:-", WithInput(strings.NewReader(":80 {\n\treverse_proxy a:1\n\timport more.caddy\n}\n")))
+	require.ErrorContains(t, err, "a Caddyfile read from standard input imports no files")
+}

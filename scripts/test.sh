@@ -5,6 +5,11 @@
 set -euf
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+# Each phase's header says when it began (minutes:seconds since the start),
+# so a slow run shows where its time went.
+phase() {
+	printf '== %s (at %d:%02d)\n' "$1" $((SECONDS / 60)) $((SECONDS % 60))
+}
 need_go
 PATH="$PATH:/usr/sbin:/usr/local/sbin"
 export PATH
@@ -52,7 +57,7 @@ CADDY_VERSION=2.11.9
 caddydir="$(go env GOPATH)/racelab-caddy/$CADDY_VERSION"
 caddypid=
 if ! "$caddydir/caddy" build-info 2>/dev/null | grep -q "caddyserver/caddy/v2[[:space:]]*v$CADDY_VERSION"; then
-	echo "== building caddy $CADDY_VERSION into $caddydir (in the background)"
+	phase "building caddy $CADDY_VERSION into $caddydir (in the background)"
 	GOBIN="$caddydir" go install "github.com/caddyserver/caddy/v2/cmd/caddy@v$CADDY_VERSION" &
 	caddypid=$!
 fi
@@ -64,16 +69,16 @@ if [ -f /.dockerenv ]; then
 	export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
 fi
 
-echo "== gofmt"
+phase gofmt
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './vendor/*'))
 if [ -n "$unformatted" ]; then
 	echo "gofmt would change:" >&2
 	echo "$unformatted" >&2
 	exit 1
 fi
-echo "== go vet"
+phase "go vet"
 go vet ./...
-echo "== staticcheck"
+phase staticcheck
 # Pinned, built from the Go module proxy into the module cache's bin dir.
 STATICCHECK_VERSION=0.8.2
 gobin="$(go env GOPATH)/bin"
@@ -84,7 +89,7 @@ fi
 # The tests spend most of their time waiting on idle gaps and timers; the
 # fuzz targets run beside them on one fuzzing process at the lowest CPU
 # priority, so a test's timer never waits behind a fuzzer for a core.
-echo "== go test -race, and every fuzz target (${RACELAB_FUZZTIME:-2s} each; longer runs: scripts/fuzz.sh 5m) beside it"
+phase "go test -race, and every fuzz target (${RACELAB_FUZZTIME:-2s} each; longer runs: scripts/fuzz.sh 5m) beside it"
 if [ -n "$caddypid" ]; then
 	wait "$caddypid"
 fi
@@ -101,15 +106,16 @@ if [ -n "$imagepid" ]; then
 	imagerc=0
 	wait "$imagepid" || imagerc=$?
 	imagepid=
-	echo "== images (exit $imagerc)"
+	phase "images (exit $imagerc)"
 	cat "$imagelog"
 fi
 rm -f "$imagelog"
 fuzzrc=0
 wait "$fuzzpid" || fuzzrc=$?
-echo "== fuzz"
+phase fuzz
 cat "$fuzzlog"
 rm -f "$fuzzlog"
+phase "end: tests exit $testrc, fuzzing exit $fuzzrc"
 if [ "$testrc" -ne 0 ] || [ "$fuzzrc" -ne 0 ]; then
 	echo "tests exit $testrc, fuzzing exit $fuzzrc" >&2
 	exit 1

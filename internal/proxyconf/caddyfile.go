@@ -67,7 +67,7 @@ func (p *CaddyfileParser) parseFile(path string, args []string, nesting int) ([]
 		return nil, err
 	}
 	i := 0
-	ds, err := p.block(file, lines, &i, nesting, false)
+	ds, err := p.block(file, lines, &i, nesting, false, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -161,8 +161,8 @@ func caddyLines(file, text string) ([]caddyLine, error) {
 }
 
 // block reads directives from lines[*i] to the "}" that closes the block
-// (inBlock) or to the end.
-func (p *CaddyfileParser) block(file string, lines []caddyLine, i *int, depth int, inBlock bool) ([]*Directive, error) {
+// opened on line opened (inBlock) or to the end.
+func (p *CaddyfileParser) block(file string, lines []caddyLine, i *int, depth int, inBlock bool, opened int) ([]*Directive, error) {
 	if depth > MaxNesting {
 		return nil, fmt.Errorf("%s: blocks nested deeper than %d", file, MaxNesting)
 	}
@@ -191,7 +191,7 @@ func (p *CaddyfileParser) block(file string, lines []caddyLine, i *int, depth in
 			d.Name, d.Args = toks[0], toks[1:]
 		}
 		if open {
-			b, err := p.block(file, lines, i, depth+1, true)
+			b, err := p.block(file, lines, i, depth+1, true, l.line)
 			if err != nil {
 				return nil, err
 			}
@@ -200,7 +200,7 @@ func (p *CaddyfileParser) block(file string, lines []caddyLine, i *int, depth in
 		out = append(out, d)
 	}
 	if inBlock {
-		return nil, fmt.Errorf("%s: unexpected end of file, expecting }", file)
+		return nil, fmt.Errorf("%s:%d: block not closed (unexpected end of file, expecting })", file, opened)
 	}
 	return out, nil
 }

@@ -117,7 +117,7 @@ func TestRewriteCaddyErrors(t *testing.T) {
 		{"exact path", "a.example.com {\n\treverse_proxy /a 10.1.1.1:80\n}\n", "", []string{"/etc/caddy/Caddyfile:2: matcher /a is not a path prefix"}},
 		{"regexp matcher", "a.example.com {\n\t@x path_regexp ^/a\n\treverse_proxy @x 10.1.1.1:80\n}\n", "", []string{"matcher @x (/etc/caddy/Caddyfile:2) is not one path prefix"}},
 		{"none", "a.example.com {\n\tfile_server\n}\n", "", []string{"no reverse_proxy"}},
-		{"unclosed", "a.example.com {\n\treverse_proxy 10.1.1.1:80\n", "", []string{"/etc/caddy/Caddyfile: unexpected end of file"}},
+		{"unclosed", "a.example.com {\n\treverse_proxy 10.1.1.1:80\n", "", []string{"/etc/caddy/Caddyfile:1: block not closed"}},
 		{"stray brace", "a.example.com {\n}\n}\n", "", []string{"/etc/caddy/Caddyfile:3: unexpected }"}},
 		{"quote", "a.example.com {\n\trespond \"x\n}\n", "", []string{"/etc/caddy/Caddyfile:2: unterminated quote"}},
 		{"heredoc", "a.example.com {\n\trespond <<EOF\n\tx\n\tEOF\n}\n", "", []string{"/etc/caddy/Caddyfile:2: heredoc"}},
