@@ -132,7 +132,7 @@ IncludeOptional sites-enabled/*.conf
 // it.
 func TestReadCaddyfileImports(t *testing.T) {
 	fs := memFS{
-		"/tree/etc/caddy/Caddyfile": "(pool) {\n\ttransport http {\n\t\tkeepalive {args[0]}\n\t}\n}\nimport /etc/caddy/sites/*.caddy\n",
+		"/tree/etc/caddy/Caddyfile":       "(pool) {\n\ttransport http {\n\t\tkeepalive {args[0]}\n\t}\n}\nimport /etc/caddy/sites/*.caddy\n",
 		"/tree/etc/caddy/sites/api.caddy": "api.example.com {\n\treverse_proxy app:3000 {\n\t\timport pool 4s\n\t}\n}\n",
 		"/tree/etc/caddy/sites/web.caddy": "web.example.com {\n\treverse_proxy static:8080 {\n\t\ttransport http {\n\t\t\tkeepalive 90s\n\t\t}\n\t}\n}\n",
 	}
