@@ -62,7 +62,10 @@ func GuardVerifier(opts ...Option) guard.Verifier {
 		}
 		kind := proxies.KindGo
 		switch k := proxies.Kind(req.ProxyKind); k {
-		case proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy:
+		case proxies.KindNginx, proxies.KindHAProxy, proxies.KindEnvoy, proxies.KindCaddy, proxies.KindApache, proxies.KindVarnish:
+			// Squid is not among them: it never puts a POST on a pooled
+			// connection and re-forwards a GET that met a closed one, so
+			// its cells would show the values only through its retries.
 			if Available(k) == nil {
 				kind = k
 			}
@@ -74,9 +77,47 @@ func GuardVerifier(opts ...Option) guard.Verifier {
 			// pool-purge-delay.
 			proxyIdle = req.ProxyIdle / 3
 		}
-		return verifyPair(ctx, req, opts, func(scale float64) *scenarios.Cell {
-			return verifyCell(kind, proxyIdle, req.BackendKeepAlive, scale)
-		}, func(_ *scenarios.Cell, _ *CellResult, r *guard.ScenarioResult) {})
+		cell := func(scale float64) *scenarios.Cell {
+			c := verifyCell(kind, proxyIdle, req.BackendKeepAlive, scale)
+			switch kind {
+			case proxies.KindCaddy, proxies.KindApache, proxies.KindVarnish:
+				// Caddy's transport and Varnish retry a GET on a reused
+				// connection by themselves; a POST shows the race (and
+				// Varnish's retry of it is counted as the race).
+				c.Method = "POST"
+			}
+			return c
+		}
+		return verifyPair(ctx, req, opts, kindScale(kind, proxyIdle, cell), hiddenIsReproduced)
+	}
+}
+
+// kindScale adapts cell's timescale to a proxy whose idle setting cannot
+// take every scaled value: httpd reads ttl= in whole seconds, rounded up
+// (the rounding would decide the verdict), so the idle timeout is scaled
+// to a whole number of seconds; a proxy with an idle floor
+// (proxies.IdleFloor: Varnish's one second) is scaled no shorter.
+func kindScale(kind proxies.Kind, proxyIdle time.Duration, cell func(scale float64) *scenarios.Cell) func(scale float64) *scenarios.Cell {
+	switch floor := proxies.IdleFloor(kind); {
+	case kind == proxies.KindApache && proxyIdle >= time.Second:
+		return func(scale float64) *scenarios.Cell {
+			secs := proxyIdle.Seconds()
+			return cell(max(math.Ceil(secs*scale), 1) / secs)
+		}
+	case floor > 0 && proxyIdle > 0:
+		return func(scale float64) *scenarios.Cell {
+			return cell(max(scale, float64(floor)/float64(proxyIdle)))
+		}
+	}
+	return cell
+}
+
+// hiddenIsReproduced counts a retry the proxy made by itself, behind the
+// client's back, as the race reproduced: it happened, a retry hid it.
+func hiddenIsReproduced(_ *scenarios.Cell, res *CellResult, r *guard.ScenarioResult) {
+	if s := res.Summary(); s.HiddenRetry > 0 && !r.Reproduced {
+		r.Reproduced = true
+		r.Summary += fmt.Sprintf(", %d hidden by the proxy's own retry", s.HiddenRetry)
 	}
 }
 
@@ -172,15 +213,9 @@ func verifyConfig(ctx context.Context, req guard.VerifyRequest, opts []Option) (
 		c.Params = map[string]string{"proxy": string(kind), "kind": string(kind), "config": ref.Path, "upstream": ref.Upstream}
 		return c
 	}
-	if kind == proxies.KindApache && req.ProxyIdle >= time.Second {
-		// httpd reads ttl= in whole seconds, rounded up: scale so the
-		// file's ttl runs a whole number of seconds, or the rounding
-		// would decide the verdict.
-		scaled := cell
-		cell = func(scale float64) *scenarios.Cell {
-			secs := req.ProxyIdle.Seconds()
-			return scaled(max(math.Ceil(secs*scale), 1) / secs)
-		}
+	if kind == proxies.KindApache {
+		// The file's ttl runs a whole number of seconds (kindScale).
+		cell = kindScale(kind, req.ProxyIdle, cell)
 	}
 	return verifyPair(ctx, req, opts, cell, func(c *scenarios.Cell, res *CellResult, r *guard.ScenarioResult) {
 		if s := res.Summary(); s.HiddenRetry > 0 {
