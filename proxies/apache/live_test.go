@@ -3,7 +3,6 @@ package apache_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/racelab/racelab/labtest"
 	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/proxies/apache"
+	"github.com/racelab/racelab/proxies/proxytest"
 	"github.com/racelab/racelab/results"
 	"github.com/racelab/racelab/scenarios"
 )
@@ -29,7 +29,7 @@ func startApache(t *testing.T, spec proxies.Spec) *process.Proxy {
 	be, err := backends.Start(ctx, backends.Config{})
 	t.Cleanup(func() { _ = be.Close() })
 	require.NoError(t, err)
-	spec.Kind, spec.Upstream, spec.Listen = proxies.KindApache, be.Addr(), freeAddr(t)
+	spec.Kind, spec.Upstream, spec.Listen = proxies.KindApache, be.Addr(), proxytest.FreeAddr(t)
 	p, err := process.Start(ctx, apache.Adapter{}, spec, process.WithStartTimeout(30*time.Second))
 	t.Cleanup(func() { _ = p.Stop(context.Background()) })
 	require.NoError(t, err)
@@ -125,13 +125,4 @@ expect:
 		}
 		require.Zero(t, s.Counts[results.NotReused]+s.Failures, "%s: %s", s.Cell, strings.Join(why, "; "))
 	}
-}
-
-// freeAddr returns a loopback address nobody listens on right now.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -2,7 +2,6 @@ package caddy_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/racelab/racelab/labtest"
 	"github.com/racelab/racelab/proxies"
 	"github.com/racelab/racelab/proxies/caddy"
+	"github.com/racelab/racelab/proxies/proxytest"
 	"github.com/racelab/racelab/results"
 	"github.com/racelab/racelab/scenarios"
 )
@@ -30,7 +30,7 @@ func startCaddy(t *testing.T, bin string, spec proxies.Spec) (*process.Proxy, *b
 	t.Cleanup(func() { _ = be.Close() })
 	require.NoError(t, err)
 	spec.Kind, spec.Upstream = proxies.KindCaddy, be.Addr()
-	spec.Listen = freeAddr(t)
+	spec.Listen = proxytest.FreeAddr(t)
 	opts := []process.Option{process.WithStartTimeout(30 * time.Second)}
 	if bin != "" {
 		opts = append(opts, process.WithBinary(bin))
@@ -130,13 +130,4 @@ func checkSixStep(t *testing.T, cells []*results.CellRun) {
 		}
 	}
 	require.True(t, sawEOF, "no 502 carried Caddy's EOF error line")
-}
-
-// freeAddr returns a loopback address nobody listens on right now.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
 }

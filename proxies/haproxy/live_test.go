@@ -16,6 +16,7 @@ import (
 
 	"github.com/racelab/racelab/internal/process"
 	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/proxies/proxytest"
 )
 
 // needHAProxy skips a live test when no haproxy binary is installed.
@@ -26,23 +27,13 @@ func needHAProxy(t testing.TB) {
 	}
 }
 
-// freeAddr finds a free loopback port by binding 127.0.0.1:0.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
 // startHAProxy runs HAProxy for spec in front of upstream until the test
 // ends.
 func startHAProxy(t testing.TB, upstream string, spec proxies.Spec) *process.Proxy {
 	t.Helper()
 	needHAProxy(t)
 	spec.Kind = proxies.KindHAProxy
-	spec.Listen = freeAddr(t)
+	spec.Listen = proxytest.FreeAddr(t)
 	spec.Upstream = upstream
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -159,7 +150,7 @@ func TestLiveCloseOnReusePersistentClient(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			needHAProxy(t)
 			be := startTestBackend(t, 0)
-			spec := proxies.Spec{Kind: proxies.KindHAProxy, Listen: freeAddr(t), Upstream: be.Addr(), Retry: proxies.RetryOff}
+			spec := proxies.Spec{Kind: proxies.KindHAProxy, Listen: proxytest.FreeAddr(t), Upstream: be.Addr(), Retry: proxies.RetryOff}
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
 			p, err := process.Start(ctx, tt.a, spec)
@@ -286,7 +277,7 @@ func TestLiveRetryOnKeywords(t *testing.T) {
 			needHAProxy(t)
 			be := startTestBackend(t, 0)
 			a := patchedAdapter{from: "retry-on " + RetryOn, to: "retry-on " + tt.keyword}
-			spec := proxies.Spec{Kind: proxies.KindHAProxy, Listen: freeAddr(t), Upstream: be.Addr(), Retry: proxies.RetryAll}
+			spec := proxies.Spec{Kind: proxies.KindHAProxy, Listen: proxytest.FreeAddr(t), Upstream: be.Addr(), Retry: proxies.RetryAll}
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
 			p, err := process.Start(ctx, a, spec)
@@ -423,7 +414,7 @@ func BenchmarkStart(b *testing.B) {
 	require.NoError(b, err)
 	defer be.Close()
 	for b.Loop() {
-		spec := proxies.Spec{Kind: proxies.KindHAProxy, Listen: freeAddr(b), Upstream: be.Addr().String(), Retry: proxies.RetryOff}
+		spec := proxies.Spec{Kind: proxies.KindHAProxy, Listen: proxytest.FreeAddr(b), Upstream: be.Addr().String(), Retry: proxies.RetryOff}
 		p, err := process.Start(context.Background(), Adapter{}, spec)
 		if err != nil {
 			b.Fatal(err)

@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,6 +20,7 @@ import (
 	"github.com/racelab/racelab/backends"
 	"github.com/racelab/racelab/internal/process"
 	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/proxies/proxytest"
 )
 
 // requireNginx skips the test when no nginx binary is installed.
@@ -211,24 +210,13 @@ func (cl *client) mustDo(t *testing.T, method, id string, fault backends.FaultKi
 	return r
 }
 
-// freeAddr returns a loopback address nobody listens on right now.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startNginx starts nginx for spec (Listen filled in) and stops it when
 // the test ends.
 func startNginx(t *testing.T, spec proxies.Spec, opts ...process.Option) *process.Proxy {
 	t.Helper()
 	requireNginx(t)
 	if spec.Listen == "" {
-		spec.Listen = freeAddr(t)
+		spec.Listen = proxytest.FreeAddr(t)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -268,31 +256,6 @@ func only(t *testing.T, evs []proxies.Evidence, source string) proxies.Evidence 
 		t.Fatalf("want one %s evidence, got %+v", source, evs)
 	}
 	return out[0]
-}
-
-// groupPIDs lists the processes whose process group is pgid.
-func groupPIDs(t *testing.T, pgid int) []int {
-	t.Helper()
-	stats, err := filepath.Glob("/proc/[0-9]*/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pids []int
-	for _, f := range stats {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue // exited meanwhile
-		}
-		s := string(b)
-		// pid (comm) state ppid pgrp ...; comm may hold spaces.
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(fields) < 3 || fields[2] != strconv.Itoa(pgid) {
-			continue
-		}
-		pid, _ := strconv.Atoi(strings.Fields(s)[0])
-		pids = append(pids, pid)
-	}
-	return pids
 }
 
 // versionBefore reports whether version v is older than major.minor.patch.

@@ -16,6 +16,7 @@ import (
 	"github.com/racelab/racelab/backends"
 	"github.com/racelab/racelab/internal/process"
 	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/proxies/proxytest"
 )
 
 func explicitSpec(upstream string, idle time.Duration, retry proxies.Retry) proxies.Spec {
@@ -174,13 +175,13 @@ func TestLiveStopLeavesNoProcess(t *testing.T) {
 	requireNginx(t)
 	be := startBackend(t, false)
 	spec := explicitSpec(be.addr(), time.Second, proxies.RetryOff)
-	spec.Listen = freeAddr(t)
+	spec.Listen = proxytest.FreeAddr(t)
 	p, err := process.Start(context.Background(), Adapter{}, spec)
 	t.Cleanup(func() { _ = p.Stop(context.Background()) })
 	require.NoError(t, err)
 	require.Equal(t, 200, dial(t, p.Addr()).mustDo(t, http.MethodGet, "s", backends.FaultNone).status)
 
-	pids := groupPIDs(t, p.PID())
+	pids := proxytest.GroupPIDs(t, p.PID())
 	require.Len(t, pids, 2, "one master and one worker in the group, got %v", pids)
 	require.Contains(t, pids, p.PID())
 
@@ -214,7 +215,7 @@ func TestLiveAddressInUse(t *testing.T) {
 func TestLiveNginxRefusesToStart(t *testing.T) {
 	requireNginx(t)
 	spec := explicitSpec("127.0.0.1:9", time.Second, proxies.RetryOff)
-	spec.Listen = freeAddr(t)
+	spec.Listen = proxytest.FreeAddr(t)
 	p, err := process.Start(context.Background(), broken{}, spec)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "start nginx: exited: exit status 1")
@@ -235,7 +236,7 @@ func BenchmarkStart(b *testing.B) {
 	n := 0
 	for b.Loop() {
 		spec := explicitSpec(ln.Addr().String(), time.Second, proxies.RetryOff)
-		spec.Listen = freeAddr(b)
+		spec.Listen = proxytest.FreeAddr(b)
 		start := time.Now()
 		p, err := process.Start(context.Background(), Adapter{}, spec)
 		ready += time.Since(start)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/racelab/racelab/backends"
 	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/proxies/proxytest"
 )
 
 // debianRoot is a Debian-layout nginx tree: /etc/nginx/nginx.conf
@@ -27,7 +28,7 @@ var debianRoot, _ = filepath.Abs("../../internal/proxyconf/testdata/nginx-debian
 func userSpec(t *testing.T, root string, backend string) proxies.Spec {
 	return proxies.Spec{
 		Kind:     proxies.KindNginx,
-		Listen:   freeAddr(t),
+		Listen:   proxytest.FreeAddr(t),
 		Upstream: backend,
 		Retry:    proxies.RetryOff,
 		Config: &proxies.UserConfig{Path: filepath.Join(root, "etc/nginx/nginx.conf"), Root: root,

@@ -12,6 +12,7 @@ import (
 	"github.com/racelab/racelab/backends"
 	"github.com/racelab/racelab/internal/container"
 	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/proxies/proxytest"
 )
 
 // TestContainerRace runs Squid in racelab's local image as its own user
@@ -30,25 +31,25 @@ func TestContainerRace(t *testing.T) {
 	if _, err := container.InspectImage(ctx, image); err != nil {
 		t.Skipf("image %s not present (racelab images build): %v", image, err)
 	}
-	srv, rec := liveBackend(t, backends.FaultCloseOnReuse)
+	srv, rec := proxytest.Backend(t, backends.FaultCloseOnReuse)
 	s := spec(srv.Addr(), 30*time.Second, proxies.RetryOff)
-	s.Listen = freeAddr(t)
+	s.Listen = proxytest.FreeAddr(t)
 	p, err := container.Start(ctx, Adapter{}, s, image, container.WithStartTimeout(2*time.Minute))
 	t.Cleanup(func() { _ = p.Stop(context.Background()) })
 	require.NoError(t, err)
 	require.Equal(t, "5.7", p.Version())
 
-	cl := dial(t, p.Addr())
-	require.Equal(t, 200, cl.do(t, http.MethodGet, "warm", backends.FaultNone))
-	require.Equal(t, 502, cl.do(t, http.MethodGet, "victim", backends.FaultCloseOnReuse))
+	cl := proxytest.Dial(t, p.Addr())
+	require.Equal(t, 200, cl.Do(t, http.MethodGet, "warm", backends.FaultNone))
+	require.Equal(t, 502, cl.Do(t, http.MethodGet, "victim", backends.FaultCloseOnReuse))
 	acc := accessLine(t, p, "victim")
 	require.Regexp(t, `^ERR_(ZERO_SIZE_OBJECT|READ_ERROR)/WITH_SERVER$`, acc.Flags)
 
-	cl = dial(t, p.Addr())
-	require.Equal(t, 200, cl.do(t, http.MethodGet, "warm2", backends.FaultNone))
-	_, warm := count(rec, "warm2", backends.EventRequest)
-	require.Equal(t, 200, cl.do(t, http.MethodPost, "post", backends.FaultCloseOnReuse))
-	_, conns := count(rec, "post", backends.EventRequest)
+	cl = proxytest.Dial(t, p.Addr())
+	require.Equal(t, 200, cl.Do(t, http.MethodGet, "warm2", backends.FaultNone))
+	_, warm := proxytest.Count(rec, "warm2", backends.EventRequest)
+	require.Equal(t, 200, cl.Do(t, http.MethodPost, "post", backends.FaultCloseOnReuse))
+	_, conns := proxytest.Count(rec, "post", backends.EventRequest)
 	for c := range warm {
 		require.False(t, conns[c], "the POST went out on the pooled connection")
 	}

@@ -1,17 +1,14 @@
 package squid
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +18,7 @@ import (
 	"github.com/racelab/racelab/backends"
 	"github.com/racelab/racelab/internal/process"
 	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/proxies/proxytest"
 )
 
 func requireSquid(t testing.TB) {
@@ -38,72 +36,14 @@ func spec(upstream string, idle time.Duration, retry proxies.Retry) proxies.Spec
 		ResponseTimeout: 5 * time.Second, Retry: retry, Variant: proxies.VariantExplicit}
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// liveBackend is racelab's own backend with a recorder.
-func liveBackend(t *testing.T, fault backends.FaultKind) (*backends.Server, *backends.Recorder) {
-	t.Helper()
-	rec := backends.NewRecorder()
-	srv, err := backends.Start(context.Background(), backends.Config{Fault: backends.Fault{Kind: fault}},
-		backends.WithObserver(rec.Observe))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = srv.Close() })
-	return srv, rec
-}
-
 func startSquid(t *testing.T, s proxies.Spec) *process.Proxy {
 	t.Helper()
 	requireSquid(t)
-	s.Listen = freeAddr(t)
+	s.Listen = proxytest.FreeAddr(t)
 	p, err := process.Start(context.Background(), Adapter{}, s, process.WithStartTimeout(30*time.Second))
 	t.Cleanup(func() { _ = p.Stop(context.Background()) })
 	require.NoError(t, err)
 	return p
-}
-
-// client sends requests on one persistent connection.
-type client struct {
-	c  net.Conn
-	br *bufio.Reader
-}
-
-func dial(t *testing.T, addr string) *client {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
-	return &client{c: c, br: bufio.NewReader(c)}
-}
-
-// do sends one request and returns the status (0 when the connection
-// ended without a response).
-func (cl *client) do(t *testing.T, method, id string, fault backends.FaultKind) int {
-	t.Helper()
-	require.NoError(t, cl.c.SetDeadline(time.Now().Add(10*time.Second)))
-	var body io.Reader
-	if method == http.MethodPost {
-		body = strings.NewReader("racelab body")
-	}
-	req, err := http.NewRequest(method, "http://racelab"+backends.PathPrefix+id, body)
-	require.NoError(t, err)
-	req.Header.Set(backends.RequestIDHeader, id)
-	if fault != backends.FaultNone {
-		req.Header.Set(backends.FaultHeader, string(fault))
-	}
-	require.NoError(t, req.Write(cl.c))
-	resp, err := http.ReadResponse(cl.br, req)
-	if err != nil {
-		return 0
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 func accessLine(t *testing.T, p proxies.Instance, id string) proxies.Evidence {
@@ -116,26 +56,15 @@ func accessLine(t *testing.T, p proxies.Instance, id string) proxies.Evidence {
 	return evs[0]
 }
 
-func count(rec *backends.Recorder, id string, kind backends.EventKind) (n int, conns map[uint64]bool) {
-	conns = map[uint64]bool{}
-	for _, e := range rec.ForRequest(id) {
-		if e.Kind == kind {
-			n++
-			conns[e.ConnID] = true
-		}
-	}
-	return n, conns
-}
-
 func TestLiveOneUpstreamConnection(t *testing.T) {
-	srv, rec := liveBackend(t, backends.FaultNone)
+	srv, rec := proxytest.Backend(t, backends.FaultNone)
 	p := startSquid(t, spec(srv.Addr(), 10*time.Second, proxies.RetryOff))
 	require.Regexp(t, `^\d+\.\d+`, p.Version())
-	cl := dial(t, p.Addr())
+	cl := proxytest.Dial(t, p.Addr())
 	conns := map[uint64]bool{}
 	for i := range 4 {
 		id := fmt.Sprintf("keep-%d", i)
-		st := cl.do(t, http.MethodGet, id, backends.FaultNone)
+		st := cl.Do(t, http.MethodGet, id, backends.FaultNone)
 		if st != 200 {
 			for _, e := range rec.Events(0) {
 				t.Logf("%+v", e)
@@ -146,7 +75,7 @@ func TestLiveOneUpstreamConnection(t *testing.T) {
 		require.Equal(t, 200, ev.Status)
 		require.Equal(t, "TCP_MISS/FIRSTUP_PARENT", ev.Details)
 		require.Empty(t, ev.Flags)
-		_, c := count(rec, id, backends.EventRequest)
+		_, c := proxytest.Count(rec, id, backends.EventRequest)
 		for k := range c {
 			conns[k] = true
 		}
@@ -174,12 +103,12 @@ func TestLiveRetryPolicies(t *testing.T) {
 		{"all POST kept off the pool", proxies.RetryAll, http.MethodPost, 200, 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, rec := liveBackend(t, backends.FaultCloseOnReuse)
+			srv, rec := proxytest.Backend(t, backends.FaultCloseOnReuse)
 			p := startSquid(t, spec(srv.Addr(), 30*time.Second, tc.retry))
-			cl := dial(t, p.Addr())
-			require.Equal(t, 200, cl.do(t, http.MethodGet, "warm", backends.FaultNone))
-			_, warm := count(rec, "warm", backends.EventRequest)
-			require.Equal(t, tc.wantStatus, cl.do(t, tc.method, "victim", backends.FaultCloseOnReuse))
+			cl := proxytest.Dial(t, p.Addr())
+			require.Equal(t, 200, cl.Do(t, http.MethodGet, "warm", backends.FaultNone))
+			_, warm := proxytest.Count(rec, "warm", backends.EventRequest)
+			require.Equal(t, tc.wantStatus, cl.Do(t, tc.method, "victim", backends.FaultCloseOnReuse))
 
 			acc := accessLine(t, p, "victim")
 			require.Equal(t, tc.wantStatus, acc.Status)
@@ -188,7 +117,7 @@ func TestLiveRetryPolicies(t *testing.T) {
 				require.Equal(t, acc.Message, acc.Flags)
 				require.Regexp(t, `^ERR_(ZERO_SIZE_OBJECT|READ_ERROR)/WITH_SERVER$`, acc.Message)
 			}
-			n, conns := count(rec, "victim", backends.EventRequest)
+			n, conns := proxytest.Count(rec, "victim", backends.EventRequest)
 			require.Equal(t, tc.arrivals, n, "backend arrivals of the victim")
 			first := false
 			for c := range warm {
@@ -205,10 +134,10 @@ func TestLiveRetryPolicies(t *testing.T) {
 // on a loaded machine).
 func TestLiveIdleTimeoutResolution(t *testing.T) {
 	const idle = 2 * time.Second
-	srv, rec := liveBackend(t, backends.FaultNone)
+	srv, rec := proxytest.Backend(t, backends.FaultNone)
 	p := startSquid(t, spec(srv.Addr(), idle, proxies.RetryOff))
-	cl := dial(t, p.Addr())
-	require.Equal(t, 200, cl.do(t, http.MethodGet, "idle-1", backends.FaultNone))
+	cl := proxytest.Dial(t, p.Addr())
+	require.Equal(t, 200, cl.Do(t, http.MethodGet, "idle-1", backends.FaultNone))
 	var answered time.Time
 	var conn uint64
 	for _, e := range rec.ForRequest("idle-1") {
@@ -230,9 +159,9 @@ func TestLiveIdleTimeoutResolution(t *testing.T) {
 // TestLiveStopLeavesNothing: Stop ends Squid, removes the directory and
 // the shared-memory segments Squid named after its service name.
 func TestLiveStopLeavesNothing(t *testing.T) {
-	srv, _ := liveBackend(t, backends.FaultNone)
+	srv, _ := proxytest.Backend(t, backends.FaultNone)
 	p := startSquid(t, spec(srv.Addr(), 10*time.Second, proxies.RetryOff))
-	require.Equal(t, 200, dial(t, p.Addr()).do(t, http.MethodGet, "s", backends.FaultNone))
+	require.Equal(t, 200, proxytest.Dial(t, p.Addr()).Do(t, http.MethodGet, "s", backends.FaultNone))
 	service := ServiceName(p.Dir())
 	shm, _ := filepath.Glob("/dev/shm/" + service + "-*")
 	require.NotEmpty(t, shm, "squid -N still makes shared-memory segments, named after the service")
@@ -256,7 +185,7 @@ func BenchmarkStart(b *testing.B) {
 	n := 0
 	for b.Loop() {
 		s := spec(ln.Addr().String(), 10*time.Second, proxies.RetryOff)
-		s.Listen = freeAddr(b)
+		s.Listen = proxytest.FreeAddr(b)
 		start := time.Now()
 		p, err := process.Start(context.Background(), Adapter{}, s, process.WithStartTimeout(30*time.Second))
 		ready += time.Since(start)

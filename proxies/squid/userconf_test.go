@@ -16,6 +16,7 @@ import (
 	"github.com/racelab/racelab/backends"
 	"github.com/racelab/racelab/internal/container"
 	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/proxies/proxytest"
 )
 
 // edgeRoot is a Debian-layout Squid tree: squid.conf includes
@@ -24,7 +25,7 @@ import (
 var edgeRoot, _ = filepath.Abs("../../internal/proxyconf/testdata/squid-root")
 
 func userSpec(t *testing.T, backend string) proxies.Spec {
-	return proxies.Spec{Kind: proxies.KindSquid, Listen: freeAddr(t), Upstream: backend, Retry: proxies.RetryOff,
+	return proxies.Spec{Kind: proxies.KindSquid, Listen: proxytest.FreeAddr(t), Upstream: backend, Retry: proxies.RetryOff,
 		Config: &proxies.UserConfig{Path: filepath.Join(edgeRoot, "etc/squid/squid.conf"), Root: edgeRoot,
 			Upstream: "api", Closed: "127.0.0.1:9", Timescale: 0.1}}
 }
@@ -112,7 +113,7 @@ func TestContainerUserConfig(t *testing.T) {
 	if _, err := container.InspectImage(ctx, image); err != nil {
 		t.Skipf("image %s not present (racelab images build): %v", image, err)
 	}
-	srv, rec := liveBackend(t, backends.FaultNone)
+	srv, rec := proxytest.Backend(t, backends.FaultNone)
 	s := userSpec(t, srv.Addr())
 	p, err := container.Start(ctx, Adapter{}, s, image, container.WithStartTimeout(2*time.Minute))
 	t.Cleanup(func() { _ = p.Stop(context.Background()) })
@@ -129,7 +130,7 @@ func TestContainerUserConfig(t *testing.T) {
 		resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode, id)
 		require.Equal(t, 200, accessLine(t, p, id).Status)
-		n, _ := count(rec, id, backends.EventRequest)
+		n, _ := proxytest.Count(rec, id, backends.EventRequest)
 		require.Equal(t, 1, n, id)
 	}
 	require.NoError(t, p.Stop(ctx))

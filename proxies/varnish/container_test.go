@@ -12,6 +12,7 @@ import (
 	"github.com/racelab/racelab/backends"
 	"github.com/racelab/racelab/internal/container"
 	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/proxies/proxytest"
 )
 
 // TestContainerBuiltInRetry runs Varnish in racelab's local image with
@@ -29,17 +30,17 @@ func TestContainerBuiltInRetry(t *testing.T) {
 	if _, err := container.InspectImage(ctx, image); err != nil {
 		t.Skipf("image %s not present (racelab images build): %v", image, err)
 	}
-	srv, rec := liveBackend(t, backends.FaultCloseOnReuse)
+	srv, rec := proxytest.Backend(t, backends.FaultCloseOnReuse)
 	s := liveSpec(srv.Addr(), 10*time.Second, proxies.RetryOff)
-	s.Listen = freeAddr(t)
+	s.Listen = proxytest.FreeAddr(t)
 	p, err := container.Start(ctx, Adapter{}, s, image, container.WithStartTimeout(2*time.Minute))
 	t.Cleanup(func() { _ = p.Stop(context.Background()) })
 	require.NoError(t, err)
 	require.Equal(t, "7.1.1", p.Version())
 
-	cl := dial(t, p.Addr())
-	require.Equal(t, 200, cl.do(t, http.MethodGet, "warm", backends.FaultNone))
-	require.Equal(t, 200, cl.do(t, http.MethodGet, "victim", backends.FaultCloseOnReuse))
+	cl := proxytest.Dial(t, p.Addr())
+	require.Equal(t, 200, cl.Do(t, http.MethodGet, "warm", backends.FaultNone))
+	require.Equal(t, 200, cl.Do(t, http.MethodGet, "victim", backends.FaultCloseOnReuse))
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	evs, err := p.Evidence().Wait(wctx, "victim", "error")
@@ -47,7 +48,7 @@ func TestContainerBuiltInRetry(t *testing.T) {
 	er := bySource(evs, "error")
 	require.Equal(t, "HTC eof (-1)", er.Message)
 	require.Equal(t, 2, er.Attempts)
-	n, _ := requests(rec, "victim")
+	n, _ := proxytest.Count(rec, "victim", backends.EventRequest)
 	require.Equal(t, 2, n)
 	require.NoError(t, p.Stop(ctx))
 }

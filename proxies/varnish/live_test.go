@@ -1,14 +1,11 @@
 package varnish
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +15,7 @@ import (
 	"github.com/racelab/racelab/backends"
 	"github.com/racelab/racelab/internal/process"
 	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/proxies/proxytest"
 )
 
 func liveSpec(upstream string, idle time.Duration, retry proxies.Retry) proxies.Spec {
@@ -25,81 +23,16 @@ func liveSpec(upstream string, idle time.Duration, retry proxies.Retry) proxies.
 		ResponseTimeout: 5 * time.Second, Retry: retry, Variant: proxies.VariantExplicit}
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func liveBackend(t *testing.T, fault backends.FaultKind) (*backends.Server, *backends.Recorder) {
-	t.Helper()
-	rec := backends.NewRecorder()
-	srv, err := backends.Start(context.Background(), backends.Config{Fault: backends.Fault{Kind: fault}},
-		backends.WithObserver(rec.Observe))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = srv.Close() })
-	return srv, rec
-}
-
 // startVarnish starts varnishd and its varnishncsa. VCL compiles with the
 // C compiler, which takes seconds on a loaded machine.
 func startVarnish(t *testing.T, s proxies.Spec) *process.Proxy {
 	t.Helper()
 	requireVarnish(t)
-	s.Listen = freeAddr(t)
+	s.Listen = proxytest.FreeAddr(t)
 	p, err := process.Start(context.Background(), Adapter{}, s, process.WithStartTimeout(60*time.Second))
 	t.Cleanup(func() { _ = p.Stop(context.Background()) })
 	require.NoError(t, err)
 	return p
-}
-
-type client struct {
-	c  net.Conn
-	br *bufio.Reader
-}
-
-func dial(t *testing.T, addr string) *client {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
-	return &client{c: c, br: bufio.NewReader(c)}
-}
-
-// do sends one request (a POST with a body) and returns the status, 0
-// when the connection ended without a response.
-func (cl *client) do(t *testing.T, method, id string, fault backends.FaultKind) int {
-	t.Helper()
-	require.NoError(t, cl.c.SetDeadline(time.Now().Add(10*time.Second)))
-	var body io.Reader
-	if method == http.MethodPost {
-		body = strings.NewReader("racelab body")
-	}
-	req, err := http.NewRequest(method, "http://racelab"+backends.PathPrefix+id, body)
-	require.NoError(t, err)
-	req.Header.Set(backends.RequestIDHeader, id)
-	if fault != backends.FaultNone {
-		req.Header.Set(backends.FaultHeader, string(fault))
-	}
-	require.NoError(t, req.Write(cl.c))
-	resp, err := http.ReadResponse(cl.br, req)
-	if err != nil {
-		return 0
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-func waitEvidence(t *testing.T, p *process.Proxy, id, source string) []proxies.Evidence {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	evs, err := p.Evidence().Wait(ctx, id, source)
-	require.NoError(t, err, "no %s line for %s; output: %s", source, id, strings.Join(p.Logs(), "\n"))
-	return evs
 }
 
 func bySource(evs []proxies.Evidence, source string) *proxies.Evidence {
@@ -111,36 +44,25 @@ func bySource(evs []proxies.Evidence, source string) *proxies.Evidence {
 	return nil
 }
 
-func requests(rec *backends.Recorder, id string) (n int, conns map[uint64]bool) {
-	conns = map[uint64]bool{}
-	for _, e := range rec.ForRequest(id) {
-		if e.Kind == backends.EventRequest {
-			n++
-			conns[e.ConnID] = true
-		}
-	}
-	return n, conns
-}
-
 func TestLiveOneBackendConnection(t *testing.T) {
-	srv, rec := liveBackend(t, backends.FaultNone)
+	srv, rec := proxytest.Backend(t, backends.FaultNone)
 	p := startVarnish(t, liveSpec(srv.Addr(), 10*time.Second, proxies.RetryOff))
 	require.Regexp(t, `^\d+\.\d+\.\d+$`, p.Version())
 	require.NotEmpty(t, p.Info()["logger_pid"])
-	cl := dial(t, p.Addr())
+	cl := proxytest.Dial(t, p.Addr())
 	all := map[uint64]bool{}
 	for i := range 4 {
 		id := "keep-" + strconv.Itoa(i)
-		require.Equal(t, 200, cl.do(t, http.MethodGet, id, backends.FaultNone))
-		acc := bySource(waitEvidence(t, p, id, "access"), "access")
+		require.Equal(t, 200, cl.Do(t, http.MethodGet, id, backends.FaultNone))
+		acc := bySource(proxytest.WaitEvidence(t, p, id, "access"), "access")
 		require.Equal(t, 200, acc.Status)
-		_, conns := requests(rec, id)
+		_, conns := proxytest.Count(rec, id, backends.EventRequest)
 		for c := range conns {
 			all[c] = true
 		}
 	}
 	require.Len(t, all, 1, "one pooled backend connection for sequential requests")
-	be := bySource(waitEvidence(t, p, "keep-3", "backend"), "backend")
+	be := bySource(proxytest.WaitEvidence(t, p, "keep-3", "backend"), "backend")
 	require.Equal(t, "open=reuse", be.Details)
 }
 
@@ -162,21 +84,21 @@ func TestLiveRetryPolicies(t *testing.T) {
 		{"all POST retried", proxies.RetryAll, http.MethodPost, 200, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, rec := liveBackend(t, backends.FaultCloseOnReuse)
+			srv, rec := proxytest.Backend(t, backends.FaultCloseOnReuse)
 			p := startVarnish(t, liveSpec(srv.Addr(), 10*time.Second, tc.retry))
-			cl := dial(t, p.Addr())
-			require.Equal(t, 200, cl.do(t, tc.method, "warm", backends.FaultNone))
-			require.Equal(t, tc.wantStatus, cl.do(t, tc.method, "victim", backends.FaultCloseOnReuse))
+			cl := proxytest.Dial(t, p.Addr())
+			require.Equal(t, 200, cl.Do(t, tc.method, "warm", backends.FaultNone))
+			require.Equal(t, tc.wantStatus, cl.Do(t, tc.method, "victim", backends.FaultCloseOnReuse))
 
-			acc := bySource(waitEvidence(t, p, "victim", "access"), "access")
+			acc := bySource(proxytest.WaitEvidence(t, p, "victim", "access"), "access")
 			require.Equal(t, tc.wantStatus, acc.Status)
-			er := bySource(waitEvidence(t, p, "victim", "error"), "error")
+			er := bySource(proxytest.WaitEvidence(t, p, "victim", "error"), "error")
 			require.Equal(t, "HTC eof (-1)", er.Message)
 			require.Equal(t, "open=reuse", er.Details)
 			if tc.wantStatus == 200 {
 				require.Equal(t, 2, er.Attempts)
 			}
-			n, conns := requests(rec, "victim")
+			n, conns := proxytest.Count(rec, "victim", backends.EventRequest)
 			require.Equal(t, tc.arrivals, n, "backend arrivals of the victim")
 			require.Len(t, conns, tc.arrivals, "each arrival on its own connection")
 		})
@@ -187,10 +109,10 @@ func TestLiveRetryPolicies(t *testing.T) {
 // pooled connection. Varnish's waiter is not exact: the close is checked
 // between the timeout and a loose bound for a loaded machine.
 func TestLiveIdleTimeoutClosesBackend(t *testing.T) {
-	srv, rec := liveBackend(t, backends.FaultNone)
+	srv, rec := proxytest.Backend(t, backends.FaultNone)
 	p := startVarnish(t, liveSpec(srv.Addr(), time.Second, proxies.RetryOff))
-	cl := dial(t, p.Addr())
-	require.Equal(t, 200, cl.do(t, http.MethodGet, "idle-1", backends.FaultNone))
+	cl := proxytest.Dial(t, p.Addr())
+	require.Equal(t, 200, cl.Do(t, http.MethodGet, "idle-1", backends.FaultNone))
 	var answered time.Time
 	for _, e := range rec.ForRequest("idle-1") {
 		if e.Kind == backends.EventResponse {
@@ -210,10 +132,10 @@ func TestLiveIdleTimeoutClosesBackend(t *testing.T) {
 // TestLiveStopLeavesNoProcess: Stop ends varnishd's manager, its child
 // and varnishncsa, and removes the directory with the working directory.
 func TestLiveStopLeavesNoProcess(t *testing.T) {
-	srv, _ := liveBackend(t, backends.FaultNone)
+	srv, _ := proxytest.Backend(t, backends.FaultNone)
 	p := startVarnish(t, liveSpec(srv.Addr(), 10*time.Second, proxies.RetryOff))
-	require.Equal(t, 200, dial(t, p.Addr()).do(t, http.MethodGet, "s", backends.FaultNone))
-	pids := groupPIDs(t, p.PID())
+	require.Equal(t, 200, proxytest.Dial(t, p.Addr()).Do(t, http.MethodGet, "s", backends.FaultNone))
+	pids := proxytest.GroupPIDs(t, p.PID())
 	logger, err := strconv.Atoi(p.Info()["logger_pid"])
 	require.NoError(t, err)
 	require.Contains(t, pids, p.PID())
@@ -226,31 +148,6 @@ func TestLiveStopLeavesNoProcess(t *testing.T) {
 	}
 	_, err = os.Stat(p.Dir())
 	require.ErrorIs(t, err, os.ErrNotExist)
-}
-
-// groupPIDs lists the processes in process group pgid from /proc.
-func groupPIDs(t *testing.T, pgid int) []int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	require.NoError(t, err)
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// Fields after the command (which may hold spaces) in parentheses.
-		rest := string(stat[strings.LastIndexByte(string(stat), ')')+2:])
-		f := strings.Fields(rest)
-		if len(f) > 2 && f[2] == strconv.Itoa(pgid) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }
 
 // BenchmarkStart measures a start to readiness: varnishd compiles the VCL
@@ -266,7 +163,7 @@ func BenchmarkStart(b *testing.B) {
 	n := 0
 	for b.Loop() {
 		s := liveSpec(ln.Addr().String(), 10*time.Second, proxies.RetryOff)
-		s.Listen = freeAddr(b)
+		s.Listen = proxytest.FreeAddr(b)
 		start := time.Now()
 		p, err := process.Start(context.Background(), Adapter{}, s, process.WithStartTimeout(60*time.Second))
 		ready += time.Since(start)

@@ -17,6 +17,7 @@ import (
 	"github.com/racelab/racelab/backends"
 	"github.com/racelab/racelab/internal/container"
 	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/proxies/proxytest"
 )
 
 // edgeRoot is a Debian-layout Varnish tree: /etc/default/varnish starts
@@ -26,7 +27,7 @@ import (
 var edgeRoot, _ = filepath.Abs("../../internal/proxyconf/testdata/varnish-root")
 
 func userSpec(t *testing.T, backend string) proxies.Spec {
-	return proxies.Spec{Kind: proxies.KindVarnish, Listen: freeAddr(t), Upstream: backend, Retry: proxies.RetryOff,
+	return proxies.Spec{Kind: proxies.KindVarnish, Listen: proxytest.FreeAddr(t), Upstream: backend, Retry: proxies.RetryOff,
 		Config: &proxies.UserConfig{Path: filepath.Join(edgeRoot, "etc/default/varnish"), Root: edgeRoot,
 			Upstream: "api", Closed: "127.0.0.1:9", Timescale: 0.1}}
 }
@@ -96,7 +97,7 @@ func TestLiveUserConfig(t *testing.T) {
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode, id)
-		waitEvidence(t, p, id, "access")
+		proxytest.WaitEvidence(t, p, id, "access")
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -119,7 +120,7 @@ func TestContainerUserConfig(t *testing.T) {
 	if _, err := container.InspectImage(ctx, image); err != nil {
 		t.Skipf("image %s not present (racelab images build): %v", image, err)
 	}
-	srv, rec := liveBackend(t, backends.FaultNone)
+	srv, rec := proxytest.Backend(t, backends.FaultNone)
 	s := userSpec(t, srv.Addr())
 	p, err := container.Start(ctx, Adapter{}, s, image, container.WithStartTimeout(2*time.Minute))
 	t.Cleanup(func() { _ = p.Stop(context.Background()) })
@@ -139,7 +140,7 @@ func TestContainerUserConfig(t *testing.T) {
 		_, err = p.Evidence().Wait(wctx, id, "access")
 		cancel()
 		require.NoError(t, err, id)
-		n, _ := requests(rec, id)
+		n, _ := proxytest.Count(rec, id, backends.EventRequest)
 		require.Equal(t, 1, n, id)
 	}
 	require.NoError(t, p.Stop(ctx))
