@@ -3,6 +3,9 @@ package lab
 import (
 	"testing"
 	"time"
+
+	"github.com/racelab/racelab/proxies"
+	"github.com/racelab/racelab/scenarios"
 )
 
 // The timing cell keeps a positive margin at least verifyTimingMargin
@@ -34,6 +37,41 @@ func TestTimingScale(t *testing.T) {
 		}
 		if d := m - c.wantMargin; d < -time.Millisecond || d > time.Millisecond {
 			t.Errorf("keep-alive %s, idle %s: scaled margin %s, want %s", c.keepAlive, c.idle, m, c.wantMargin)
+		}
+	}
+}
+
+// A pair given as values runs on Apache with its ttl= a whole number of
+// seconds, on Varnish no shorter than its one-second floor, and elsewhere
+// at the scale asked for; both cells of the pair alike.
+func TestKindScale(t *testing.T) {
+	keepAlive, idle := 5*time.Second, 60*time.Second
+	for _, c := range []struct {
+		kind     proxies.Kind
+		idle     time.Duration
+		wantIdle []time.Duration // deterministic, timing
+	}{
+		{proxies.KindApache, idle, []time.Duration{time.Second, time.Second}},
+		// 1.5 s would scale to 200 ms: ttl=1, and the backend's 5 s with it.
+		{proxies.KindApache, 1500 * time.Millisecond, []time.Duration{time.Second, time.Second}},
+		{proxies.KindVarnish, idle, []time.Duration{time.Second, time.Second}},
+		{proxies.KindCaddy, idle, []time.Duration{verifyProxyIdle, 600 * time.Millisecond}},
+	} {
+		ka := keepAlive
+		cell := kindScale(c.kind, c.idle, func(scale float64) *scenarios.Cell {
+			return verifyCell(c.kind, c.idle, ka, scale)
+		})
+		for i, scale := range []float64{float64(verifyProxyIdle) / float64(c.idle), timingScale(ka, c.idle)} {
+			got := cell(scale).ProxyIdle
+			if got != c.wantIdle[i] {
+				t.Errorf("%s, idle %s, cell %d: proxy idle runs %s, want %s", c.kind, c.idle, i, got, c.wantIdle[i])
+			}
+			// Every timer scales alike: the keep-alive keeps its ratio
+			// (to the millisecond the cell rounds to).
+			want := time.Duration(float64(ka) * float64(got) / float64(c.idle))
+			if d := cell(scale).BackendKeepAlive - want; d < -time.Millisecond || d > time.Millisecond {
+				t.Errorf("%s, idle %s, cell %d: keep-alive runs %s, want %s", c.kind, c.idle, i, cell(scale).BackendKeepAlive, want)
+			}
 		}
 	}
 }
