@@ -262,9 +262,6 @@ func (cr *cellRun) waitEvent(ctx context.Context, from int, match func(backends.
 	return cr.rec.Wait(wctx, from, match)
 }
 
-// victimEvents are the backend's events for the victim's request id plus
-// the close of every connection it arrived on: a fault's close names the
-// connection, and the victim's request event names both.
 // settlePooledClose returns the backend's record of the pooled
 // connection's close, once the backend's view of the victim has settled:
 // the close that raced the request, or that the proxy made as it retired
@@ -325,6 +322,9 @@ func (cr *cellRun) onConn(id string, conn uint64) bool {
 	return !arrived
 }
 
+// victimEvents are the backend's events for the victim's request id plus
+// the close of every connection it arrived on: a fault's close names the
+// connection, and the victim's request event names both.
 func (cr *cellRun) victimEvents(id string) []backends.Event {
 	evs := cr.rec.ForRequest(id)
 	seen := map[uint64]bool{}

@@ -115,7 +115,7 @@ func kindScale(kind proxies.Kind, proxyIdle time.Duration, cell func(scale float
 // hiddenIsReproduced counts a retry the proxy made by itself, behind the
 // client's back, as the race reproduced: it happened, a retry hid it.
 func hiddenIsReproduced(_ *scenarios.Cell, res *CellResult, r *guard.ScenarioResult) {
-	if s := res.Summary(); s.HiddenRetry > 0 && !r.Reproduced {
+	if s := res.Summary(); s.HiddenRetry > 0 {
 		r.Reproduced = true
 		r.Summary += fmt.Sprintf(", %d hidden by the proxy's own retry", s.HiddenRetry)
 	}
@@ -218,10 +218,7 @@ func verifyConfig(ctx context.Context, req guard.VerifyRequest, opts []Option) (
 		cell = kindScale(kind, req.ProxyIdle, cell)
 	}
 	return verifyPair(ctx, req, opts, cell, func(c *scenarios.Cell, res *CellResult, r *guard.ScenarioResult) {
-		if s := res.Summary(); s.HiddenRetry > 0 {
-			r.Reproduced = true
-			r.Summary += fmt.Sprintf(", %d hidden by a retry of the file's own", s.HiddenRetry)
-		}
+		hiddenIsReproduced(c, res, r)
 		r.Summary = "your file " + ref.Path + ": " + r.Summary
 	})
 }
