@@ -38,6 +38,9 @@ type cellRun struct {
 	// generation counts backend starts (restarts included).
 	generation int
 	waits      evidenceWaits
+	// logReader: the proxy's evidence comes through a log reader of its
+	// own (Varnish's varnishncsa), which polls and may trail the answer.
+	logReader bool
 	// unexpressed is what the cell asks that its proxy cannot do
 	// (proxies.Bundle.Unexpressed), for the cell's note.
 	unexpressed []string
@@ -200,6 +203,7 @@ func (cr *cellRun) start(ctx context.Context) error {
 	if r, ok := p.(proxies.Rendered); ok && r.Bundle() != nil {
 		cr.syncPath = r.Bundle().SyncPath
 		cr.unexpressed = r.Bundle().Unexpressed
+		cr.logReader = r.Bundle().Logger != nil
 	}
 	if spec.Config != nil {
 		if err := cr.useConfig(p); err != nil {

@@ -209,14 +209,14 @@ func (cr *cellRun) proxyEvidence(ctx context.Context, id, syncID string, resp re
 		class = statusOutcome(resp.Status)
 	}
 	waitStart := time.Now()
-	ectx, cancel := context.WithTimeout(ctx, cr.waits.limit(class, cr.cfg.evidenceWait))
+	ectx, cancel := context.WithTimeout(ctx, cr.waits.limit(class, cr.evidenceWait()))
 	proxyEv, _ := evidence.Wait(ectx, id, "access")
 	cancel()
 	cr.waits.observe(class, hasSource(proxyEv, "access"), time.Since(waitStart))
 	if resp.Status != 200 && !hasSource(proxyEv, "error") {
 		// Error-log lines come on another stream than access lines (nginx:
 		// stderr and stdout) and may trail them.
-		ectx, cancel := context.WithTimeout(ctx, cr.waits.limit(class+"/error", cr.cfg.evidenceWait/4))
+		ectx, cancel := context.WithTimeout(ctx, cr.waits.limit(class+"/error", cr.evidenceWait()/4))
 		waitStart = time.Now()
 		proxyEv, _ = evidence.Wait(ectx, id, "error")
 		cancel()
@@ -349,6 +349,22 @@ func hasSource(evs []proxies.Evidence, source string) bool {
 		}
 	}
 	return false
+}
+
+// readerEvidenceWait is the least a cell waits for a line that comes
+// through a proxy's log reader, where there is no evidence barrier:
+// varnishncsa polls Varnish's shared-memory log, and on a loaded machine
+// (three test packages' proxies at once) its line came more than 100 ms
+// after the answer, and the behaviour table lost Varnish's "503, 200".
+// The wait ends when the line comes, and learns after three trials.
+const readerEvidenceWait = time.Second
+
+// evidenceWait bounds the wait for a victim's access line.
+func (cr *cellRun) evidenceWait() time.Duration {
+	if cr.logReader && cr.syncPath == "" {
+		return max(cr.cfg.evidenceWait, readerEvidenceWait)
+	}
+	return cr.cfg.evidenceWait
 }
 
 // evidenceWaits learns, per outcome class, how long a proxy takes to log a

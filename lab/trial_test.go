@@ -127,3 +127,22 @@ func TestSettleWaitsForTheRetiredPooledClose(t *testing.T) {
 		t.Errorf("gave up on the pooled close after %v, want %v", waited, reuseSettle)
 	}
 }
+
+// A proxy whose lines come through a log reader of its own (Varnish's
+// varnishncsa) and that has no evidence barrier gets a second for each
+// victim's line; a barrier, or lines of the proxy's own, keep the usual
+// wait.
+func TestEvidenceWaitForALogReader(t *testing.T) {
+	cr := &cellRun{cfg: &config{evidenceWait: DefaultEvidenceWait}}
+	if got := cr.evidenceWait(); got != DefaultEvidenceWait {
+		t.Errorf("own lines: wait %v, want %v", got, DefaultEvidenceWait)
+	}
+	cr.logReader = true
+	if got := cr.evidenceWait(); got != readerEvidenceWait {
+		t.Errorf("a log reader: wait %v, want %v", got, readerEvidenceWait)
+	}
+	cr.syncPath = "/sync"
+	if got := cr.evidenceWait(); got != DefaultEvidenceWait {
+		t.Errorf("a log reader behind a barrier: wait %v, want %v", got, DefaultEvidenceWait)
+	}
+}
