@@ -3,7 +3,6 @@ package squid
 import (
 	"context"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
@@ -21,16 +20,7 @@ import (
 // overrides the image.
 func TestContainerRace(t *testing.T) {
 	ctx := context.Background()
-	if err := container.Available(ctx); err != nil {
-		t.Skipf("no container engine: %v", err)
-	}
-	image := os.Getenv("RACELAB_SQUID_IMAGE")
-	if image == "" {
-		image = "racelab/squid:5.7"
-	}
-	if _, err := container.InspectImage(ctx, image); err != nil {
-		t.Skipf("image %s not present (racelab images build): %v", image, err)
-	}
+	image := proxytest.Image(t, "RACELAB_SQUID_IMAGE", "bookworm")
 	srv, rec := proxytest.Backend(t, backends.FaultCloseOnReuse)
 	s := spec(srv.Addr(), 30*time.Second, proxies.RetryOff)
 	s.Listen = proxytest.FreeAddr(t)

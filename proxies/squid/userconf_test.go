@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -103,16 +102,7 @@ func TestLiveUserConfig(t *testing.T) {
 // overrides the image.
 func TestContainerUserConfig(t *testing.T) {
 	ctx := context.Background()
-	if err := container.Available(ctx); err != nil {
-		t.Skipf("no container engine: %v", err)
-	}
-	image := os.Getenv("RACELAB_SQUID_IMAGE")
-	if image == "" {
-		image = "racelab/squid:5.7"
-	}
-	if _, err := container.InspectImage(ctx, image); err != nil {
-		t.Skipf("image %s not present (racelab images build): %v", image, err)
-	}
+	image := proxytest.Image(t, "RACELAB_SQUID_IMAGE", "bookworm")
 	srv, rec := proxytest.Backend(t, backends.FaultNone)
 	s := userSpec(t, srv.Addr())
 	p, err := container.Start(ctx, Adapter{}, s, image, container.WithStartTimeout(2*time.Minute))

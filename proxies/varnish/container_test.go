@@ -3,7 +3,6 @@ package varnish
 import (
 	"context"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
@@ -20,16 +19,7 @@ import (
 // the process runtime. RACELAB_VARNISH_IMAGE overrides the image.
 func TestContainerBuiltInRetry(t *testing.T) {
 	ctx := context.Background()
-	if err := container.Available(ctx); err != nil {
-		t.Skipf("no container engine: %v", err)
-	}
-	image := os.Getenv("RACELAB_VARNISH_IMAGE")
-	if image == "" {
-		image = "racelab/varnish:7.1.1"
-	}
-	if _, err := container.InspectImage(ctx, image); err != nil {
-		t.Skipf("image %s not present (racelab images build): %v", image, err)
-	}
+	image := proxytest.Image(t, "RACELAB_VARNISH_IMAGE", "bookworm")
 	srv, rec := proxytest.Backend(t, backends.FaultCloseOnReuse)
 	s := liveSpec(srv.Addr(), 10*time.Second, proxies.RetryOff)
 	s.Listen = proxytest.FreeAddr(t)

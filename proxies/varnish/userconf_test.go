@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -110,16 +109,7 @@ func TestLiveUserConfig(t *testing.T) {
 // route with evidence. RACELAB_VARNISH_IMAGE overrides the image.
 func TestContainerUserConfig(t *testing.T) {
 	ctx := context.Background()
-	if err := container.Available(ctx); err != nil {
-		t.Skipf("no container engine: %v", err)
-	}
-	image := os.Getenv("RACELAB_VARNISH_IMAGE")
-	if image == "" {
-		image = "racelab/varnish:7.1.1"
-	}
-	if _, err := container.InspectImage(ctx, image); err != nil {
-		t.Skipf("image %s not present (racelab images build): %v", image, err)
-	}
+	image := proxytest.Image(t, "RACELAB_VARNISH_IMAGE", "bookworm")
 	srv, rec := proxytest.Backend(t, backends.FaultNone)
 	s := userSpec(t, srv.Addr())
 	p, err := container.Start(ctx, Adapter{}, s, image, container.WithStartTimeout(2*time.Minute))
