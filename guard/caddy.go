@@ -3,7 +3,6 @@ package guard
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -102,25 +101,14 @@ func parseCaddyfile(c *readConfig, path string, data []byte) ([]Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	var sites []*proxyconf.Directive
-	rest := top
-	if len(rest) > 0 && rest[0].Name == "" && rest[0].HasBlock {
-		rest = rest[1:] // the global options block
-	}
-	if len(rest) > 0 && !rest[0].HasBlock {
-		// One site without braces: its address, then its directives.
-		sites = append(sites, &proxyconf.Directive{Name: rest[0].Name, Args: rest[0].Args, File: rest[0].File, Line: rest[0].Line, HasBlock: true, Block: rest[1:]})
-	} else {
-		for _, n := range rest {
-			if n.HasBlock && n.Name != "" {
-				sites = append(sites, n)
-			}
-		}
+	_, sites, err := proxyconf.CaddySites(top)
+	if err != nil {
+		return nil, err
 	}
 	var vals []Value
 	for _, site := range sites {
 		for _, rp := range findCaddy(site.Block, "reverse_proxy") {
-			v := Value{Source: caddyPos(c, rp),
+			v := Value{Source: rp.Pos(),
 				Name: "site " + strings.Join(append([]string{site.Name}, site.Args...), " ") + " reverse_proxy " + strings.Join(caddyUpstreams(rp), " ")}
 			setting, pos := "", ""
 			http := true
@@ -130,9 +118,9 @@ func parseCaddyfile(c *readConfig, path string, data []byte) ([]Value, error) {
 					for _, t := range ch.Block {
 						if t.Name == "keepalive" {
 							if len(t.Args) != 1 {
-								return nil, fmt.Errorf("%s: keepalive takes one argument", caddyPos(c, t))
+								return nil, fmt.Errorf("%s: keepalive takes one argument", t.Pos())
 							}
-							setting, pos = t.Args[0], caddyPos(c, t)
+							setting, pos = t.Args[0], t.Pos()
 						}
 					}
 				}
@@ -166,18 +154,6 @@ func caddyUpstreams(rp *proxyconf.Directive) []string {
 		}
 	}
 	return ups
-}
-
-// caddyPos is a directive's file:line, the file as the user named it
-// (outside the root, when one is given).
-func caddyPos(c *readConfig, d *proxyconf.Directive) string {
-	file := d.File
-	if c.root != "" {
-		if rel, ok := strings.CutPrefix(file, filepath.Clean(c.root)); ok && strings.HasPrefix(rel, "/") {
-			file = rel
-		}
-	}
-	return fmt.Sprintf("%s:%d", file, d.Line)
 }
 
 // oneFile is a file system holding one file (standard input's text): it

@@ -146,9 +146,9 @@ func TestReadCaddyfileImports(t *testing.T) {
 		switch v.Name {
 		case "site api.example.com reverse_proxy app:3000":
 			// The snippet's keepalive line, imported into api.caddy.
-			assert.Equal(t, "/etc/caddy/Caddyfile:3", v.Source)
+			assert.Equal(t, "/tree/etc/caddy/Caddyfile:3", v.Source)
 		default:
-			assert.Equal(t, "/etc/caddy/sites/web.caddy:4", v.Source)
+			assert.Equal(t, "/tree/etc/caddy/sites/web.caddy:4", v.Source)
 		}
 	}
 

@@ -89,22 +89,9 @@ func rewriteCaddy(in Input) (*Result, error) {
 	if in.Root != "" {
 		trimRoot(top, filepath.Clean(in.Root))
 	}
-	var global *Directive
-	if len(top) > 0 && top[0].Name == "" && top[0].HasBlock {
-		global, top = top[0], top[1:]
-	}
-	var sites []*Directive
-	if len(top) > 0 && !top[0].HasBlock {
-		// One site without braces: its addresses, then its directives.
-		site := &Directive{Name: top[0].Name, Args: top[0].Args, File: top[0].File, Line: top[0].Line, HasBlock: true, Block: top[1:]}
-		sites = []*Directive{site}
-	} else {
-		for _, s := range top {
-			if !s.HasBlock || s.Name == "" {
-				return nil, fmt.Errorf("%s: want a site block (addresses and a block)", s.Pos())
-			}
-			sites = append(sites, s)
-		}
+	global, sites, err := CaddySites(top)
+	if err != nil {
+		return nil, err
 	}
 	r := &caddyRewriter{in: in, sites: map[*Directive]bool{}}
 	var rps []*caddyRP
@@ -166,6 +153,27 @@ func rewriteCaddy(in Input) (*Result, error) {
 		Notes: []string{"Caddy's Caddyfile (2.6) cannot turn off its config autosave: racelab points HOME and XDG_CONFIG_HOME into its directory, so the autosave stays there",
 			"handle blocks are matched by Caddy's own order (most specific path first): racelab sends its requests under " + under.path + " and does not check that no other handle shadows it"},
 	}, nil
+}
+
+// CaddySites splits a parsed Caddyfile into its global options block (nil
+// when it has none) and its sites: each an address line and its block, or
+// the one site of a file without braces, whose directives follow its
+// address.
+func CaddySites(top []*Directive) (global *Directive, sites []*Directive, err error) {
+	if len(top) > 0 && top[0].Name == "" && top[0].HasBlock {
+		global, top = top[0], top[1:]
+	}
+	if len(top) > 0 && !top[0].HasBlock {
+		site := &Directive{Name: top[0].Name, Args: top[0].Args, File: top[0].File, Line: top[0].Line, HasBlock: true, Block: top[1:]}
+		return global, []*Directive{site}, nil
+	}
+	for _, s := range top {
+		if !s.HasBlock || s.Name == "" {
+			return nil, nil, fmt.Errorf("%s: want a site block (addresses and a block)", s.Pos())
+		}
+		sites = append(sites, s)
+	}
+	return global, sites, nil
 }
 
 // CaddyEnv is the environment a Caddy running a rewritten Caddyfile gets:
